@@ -1,0 +1,22 @@
+"""bpkit: the small numpy package behind *Backpropagation, Derived and Built*.
+
+Batch-first throughout: inputs ``X`` are ``(N, n_in)``, weights ``W`` are ``(n_in, n_out)``,
+``z = a_prev @ W + b``, and ``delta`` always means ``dL/dz`` of a layer.
+"""
+
+from .activations import ACTIVATIONS, Activation, gelu, identity, leaky_relu, relu, sigmoid, tanh
+from .display import show_source
+from .gradcheck import check_layer, check_model, directional_check, gradcheck, numerical_gradient, rel_error
+from .layers import Dense, Parameter
+from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy, log_softmax, softmax
+from .mlp import MLP
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "gelu",
+    "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "softmax", "log_softmax",
+    "Parameter", "Dense", "MLP",
+    "numerical_gradient", "rel_error", "gradcheck", "check_layer", "check_model", "directional_check",
+    "show_source",
+]

@@ -1,0 +1,60 @@
+"""Input checks shared by every bpkit piece.
+
+Each check raises a ``TypeError`` or ``ValueError`` whose message starts with the
+name of the thing that received the bad input (``who``), says what it got and what it
+expected, so that a learner never has to read a numpy traceback from deep inside.
+"""
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def as_float_array(x, who, what="input"):
+    """Return ``x`` as a float32/float64 ndarray, or raise a clear ``TypeError``.
+
+    Python lists and scalars of floats are converted; integer, boolean, complex and
+    object arrays are refused, because silently converting them hides bugs (labels
+    passed as inputs, a forgotten ``astype``).
+    """
+    arr = np.asarray(x)
+    if arr.dtype.type not in FLOAT_DTYPES:
+        if arr.dtype.kind in "iub":
+            hint = f"convert it with {what}.astype(np.float64)"
+        else:
+            hint = "pass a float32 or float64 numpy array"
+        raise TypeError(f"{who} got {what} with dtype {arr.dtype}: expected float32 or float64 ({hint})")
+    return arr
+
+
+def check_finite(arr, who, what="input"):
+    """Raise ``ValueError`` naming the first non-finite entry of ``arr``, if any."""
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))
+        first = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{who} got {what} with {len(bad)} non-finite value(s) (NaN or inf); "
+            f"the first is {arr[first]} at index {first}"
+        )
+
+
+def check_2d(arr, who, what="input", width=None):
+    """Require a batch-first 2-D array ``(batch, width)``; explain 1-D mistakes."""
+    expected = f"(batch, {width})" if width is not None else "(batch, features)"
+    if arr.ndim != 2:
+        hint = ""
+        if arr.ndim == 1:
+            hint = "; for one example use x.reshape(1, -1), for one feature x.reshape(-1, 1)"
+        raise ValueError(f"{who} got {arr.ndim}-D {what} of shape {arr.shape}: expected a 2-D array {expected}{hint}")
+    if width is not None and arr.shape[1] != width:
+        raise ValueError(f"{who} got {what} of shape {arr.shape}: expected {expected}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{who} got an empty batch ({what} of shape {arr.shape})")
+
+
+def batch_input(x, who, width=None, what="input"):
+    """The full check for a layer input: float dtype, 2-D batch-first, right width, finite."""
+    arr = as_float_array(x, who, what)
+    check_2d(arr, who, what, width)
+    check_finite(arr, who, what)
+    return arr

@@ -1,0 +1,175 @@
+r"""Evidence that a gradient is right: compare it with finite differences.
+
+Central difference: $\dfrac{\partial f}{\partial x_i} \approx \dfrac{f(x + \varepsilon e_i) - f(x - \varepsilon e_i)}{2\varepsilon}$,
+error $O(\varepsilon^2)$, one pair of evaluations per coordinate (``2P`` for ``P`` parameters).
+
+The error is *normalised by the gradient's scale*,
+$\max_i |g_i - \tilde g_i| \,/\, \max(\max_i |g_i|, \max_i |\tilde g_i|)$, not per coordinate:
+a per-coordinate ratio explodes where the true gradient is near zero and raises false alarms.
+In float64 with $\varepsilon = 10^{-6}$ a correct gradient gives about $10^{-9}$ or less.
+
+Always check in float64, away from kinks (ReLU at 0): a difference that straddles a kink
+measures the average of two slopes.
+"""
+
+import numpy as np
+
+_TINY = 1e-300
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    """Central-difference gradient of the scalar ``f()`` with respect to the array ``x``.
+
+    ``x`` is perturbed *in place*, one coordinate at a time, and restored, so ``f``
+    must read ``x`` (e.g. a parameter's ``value``) when called.
+    """
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        f_plus = f()
+        x[i] = old - eps
+        f_minus = f()
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def rel_error(analytic, numeric):
+    r"""Scale-normalised error $\lVert g - \tilde g\rVert_\infty / \max(\lVert g\rVert_\infty, \lVert\tilde g\rVert_\infty)$ (0 if both vanish)."""
+    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0))
+    return float(np.max(np.abs(a - n), initial=0.0) / max(scale, _TINY))
+
+
+class CheckResult:
+    """The outcome for one array: error, worst coordinate, both values there, pass/fail."""
+
+    def __init__(self, name, analytic, numeric, tol):
+        self.name, self.tol = name, tol
+        self.analytic, self.numeric = np.asarray(analytic), np.asarray(numeric)
+        self.error = rel_error(analytic, numeric)
+        diff = np.abs(self.analytic - self.numeric)
+        self.worst_index = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+        self.passed = bool(self.error < tol)
+
+    def __repr__(self):
+        w = tuple(int(i) for i in self.worst_index)
+        status = "ok  " if self.passed else "FAIL"
+        return (f"{status} {self.name:<8} rel. error {self.error:.2e} (tol {self.tol:.0e}); worst at {w}: "
+                f"analytic {float(self.analytic[self.worst_index]):+.6e}, numeric {float(self.numeric[self.worst_index]):+.6e}")
+
+
+class GradcheckReport:
+    """All the ``CheckResult`` s of one check; ``passed`` only if each one passed."""
+
+    def __init__(self, results):
+        self.results = list(results)
+        self.passed = all(r.passed for r in self.results)
+        self.worst = max(self.results, key=lambda r: r.error)
+
+    @property
+    def max_error(self):
+        return self.worst.error
+
+    def __repr__(self):
+        head = "gradient check passed" if self.passed else "gradient check FAILED"
+        return head + "\n" + "\n".join("  " + repr(r) for r in self.results)
+
+
+def gradcheck(f, params, eps=1e-6, tol=1e-7):
+    """Compare each parameter's ``.grad`` (already filled by backward) with central differences of ``f()``.
+
+    Args:
+        f: callable with no arguments returning the scalar loss for the current ``.value`` s.
+        params: ``Parameter`` s (anything with ``.value``, ``.grad``, ``.name``), float64.
+        eps: finite-difference step. tol: largest accepted ``rel_error``.
+    Returns:
+        a ``GradcheckReport``; ``report.passed`` says whether every parameter agreed.
+    """
+    results = []
+    for p in params:
+        if p.value.dtype != np.float64:
+            raise TypeError(f"gradcheck needs float64 parameters; {p.name} is {p.value.dtype} (rounding would swamp the check)")
+        numeric = numerical_gradient(f, p.value, eps)
+        results.append(CheckResult(p.name, p.grad, numeric, tol))
+    return GradcheckReport(results)
+
+
+class _Input:
+    """Adapter so an input array can be checked like a parameter."""
+
+    def __init__(self, value, grad, name="input"):
+        self.value, self.grad, self.name = value, grad, name
+
+
+def check_layer(layer, x, rng, eps=1e-6, tol=1e-7):
+    r"""Check a layer's backward: input gradient and every parameter gradient.
+
+    Uses the scalar $f = \sum (\text{layer}(x) \odot G)$ with a random upstream gradient $G$,
+    so backward receives $G$ and every output entry is exercised.
+    """
+    x = np.array(x, dtype=np.float64)
+    G = rng.normal(size=layer.forward(x).shape)
+    params = layer.parameters() if hasattr(layer, "parameters") else []
+    for p in params:
+        p.zero_grad()
+    grad_x = layer.backward(G)
+
+    def f():
+        return float(np.sum(layer.forward(x, cache=False) * G))
+
+    return gradcheck(f, [_Input(x, grad_x)] + list(params), eps, tol)
+
+
+def check_model(model, loss, X, y, eps=1e-6, tol=1e-7):
+    """Full per-coordinate check of ``model.backward`` for ``loss(model(X), y)`` (2P loss evaluations)."""
+    model.zero_grad()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    return gradcheck(lambda: loss.forward(model.predict(X), y), model.parameters(), eps, tol)
+
+
+def directional_check(model, loss, X, y, rng, eps=1e-6, tol=1e-6):
+    r"""Cheap check for large models: two loss evaluations per direction.
+
+    For a random unit direction $v$ over all parameters, and one more per parameter
+    array (which localises a bug), compare $\bigl(L(w + \varepsilon v) - L(w - \varepsilon v)\bigr)/2\varepsilon$
+    with $g \cdot v$; the error is normalised by $\lVert g\rVert$. Any real bug changes $g \cdot v$
+    for almost every $v$, so one direction catches what a random subset of coordinates misses.
+    """
+    model.zero_grad()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    params = model.parameters()
+    g_norm = np.sqrt(sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in params))
+    directions = [("all", [rng.normal(size=p.value.shape) for p in params])]
+    for k, p in enumerate(params):
+        directions.append((p.name, [rng.normal(size=q.value.shape) if j == k else np.zeros(q.value.shape) for j, q in enumerate(params)]))
+    results = []
+    for name, v in directions:
+        norm = np.sqrt(sum(float(np.sum(vi * vi)) for vi in v))
+        v = [vi / norm for vi in v]
+        slope = sum(float(np.sum(p.grad * vi)) for p, vi in zip(params, v))
+        numeric = (_loss_along(model, loss, X, y, params, v, eps) - _loss_along(model, loss, X, y, params, v, -eps)) / (2 * eps)
+        results.append(_DirectionResult(name, slope, numeric, g_norm, tol))
+    return GradcheckReport(results)
+
+
+def _loss_along(model, loss, X, y, params, v, step):
+    saved = [p.value.copy() for p in params]
+    for p, vi in zip(params, v):
+        p.value += step * vi
+    value = loss.forward(model.predict(X), y)
+    for p, old in zip(params, saved):
+        p.value[...] = old
+    return value
+
+
+class _DirectionResult(CheckResult):
+    def __init__(self, name, slope, numeric, g_norm, tol):
+        self.name, self.tol = f"dir:{name}", tol
+        self.analytic, self.numeric = np.array(slope), np.array(numeric)
+        self.worst_index = ()
+        self.error = abs(slope - numeric) / max(g_norm, _TINY)
+        self.passed = bool(self.error < tol)

@@ -1,0 +1,109 @@
+r"""Parameters and the affine (``Dense``) layer, batch-first.
+
+A ``Dense`` layer maps $a^{(l-1)}$ of shape ``(N, n_in)`` to
+$z^{(l)} = a^{(l-1)} W^{(l)} + b^{(l)}$ of shape ``(N, n_out)``, with $W^{(l)}$ of
+shape ``(n_in, n_out)`` and $b^{(l)}$ of shape ``(n_out,)``. It is affine only: the
+activation is a separate layer, so ``Dense.backward`` receives exactly $\delta^{(l)}$.
+"""
+
+import numpy as np
+
+from ._checks import FLOAT_DTYPES, as_float_array, batch_input
+
+
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it.
+
+    Attributes:
+        value: the array itself (updated in place by optimizers).
+        grad: $\\partial L/\\partial$ ``value``, same shape and dtype; backward *adds* to it,
+            ``zero_grad`` resets it.
+        name: for messages and reports, e.g. ``"W1"``.
+    """
+
+    def __init__(self, value, name="param"):
+        self.value = value
+        self.grad = np.zeros_like(value)
+        self.name = name
+
+    def __repr__(self):
+        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+    def zero_grad(self):
+        self.grad[...] = 0
+
+
+def init_std(n_in, n_out, init):
+    r"""Standard deviation of the initial weights.
+
+    ``"xavier"``: $\sqrt{2/(n_{in}+n_{out})}$ (Glorot, for sigmoid/tanh);
+    ``"he"``: $\sqrt{2/n_{in}}$ (for ReLU-like); a number: that std (e.g. ``1.0``, the naive choice).
+    """
+    if init == "xavier":
+        return np.sqrt(2.0 / (n_in + n_out))
+    if init == "he":
+        return np.sqrt(2.0 / n_in)
+    if isinstance(init, (int, float)) and not isinstance(init, bool) and init >= 0:
+        return float(init)
+    raise ValueError(f"unknown init {init!r}: use 'xavier', 'he' or a non-negative standard deviation")
+
+
+class Dense:
+    r"""Affine layer $z = a_{\text{prev}} W + b$.
+
+    Args:
+        n_in, n_out: input and output widths.
+        rng: a ``numpy.random.Generator``; the only source of randomness.
+        init: ``"xavier"``, ``"he"`` or a standard deviation; weights are
+            $\mathcal N(0, \text{std}^2)$, biases start at 0.
+        dtype: ``np.float64`` (default) or ``np.float32``.
+        name: suffix for the parameter names (``W1``, ``b1``).
+    """
+
+    def __init__(self, n_in, n_out, *, rng, init="xavier", dtype=np.float64, name=""):
+        for label, n in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"Dense needs a positive integer {label}, got {n!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"Dense({n_in}->{n_out}) needs rng=np.random.default_rng(seed), got {type(rng).__name__}")
+        if np.dtype(dtype).type not in FLOAT_DTYPES:
+            raise TypeError(f"Dense({n_in}->{n_out}) dtype must be float32 or float64, got {np.dtype(dtype)}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        W = rng.normal(0.0, init_std(n_in, n_out, init), size=(n_in, n_out)).astype(dtype)
+        self.W = Parameter(W, "W" + str(name))
+        self.b = Parameter(np.zeros(n_out, dtype=dtype), "b" + str(name))
+        self.cache = None
+
+    def __repr__(self):
+        return f"Dense({self.n_in}->{self.n_out})"
+
+    def parameters(self):
+        return [self.W, self.b]
+
+    def forward(self, a_prev, cache=True):
+        """Return ``z = a_prev @ W + b``, shape ``(N, n_out)``; cache ``a_prev`` for backward."""
+        a_prev = batch_input(a_prev, repr(self), width=self.n_in)
+        if a_prev.dtype != self.W.value.dtype:
+            raise TypeError(
+                f"{self!r} has {self.W.value.dtype} weights but got {a_prev.dtype} input: "
+                f"convert the data with X.astype(np.{self.W.value.dtype}) or build the model with dtype=np.{a_prev.dtype}"
+            )
+        if cache:
+            self.cache = a_prev
+        return a_prev @ self.W.value + self.b.value
+
+    def backward(self, delta):
+        r"""Given $\delta = \partial L/\partial z$ ``(N, n_out)``, add $a_{\text{prev}}^\top \delta$ to ``W.grad``,
+        $\sum_n \delta_n$ to ``b.grad``, and return $\partial L/\partial a_{\text{prev}} = \delta W^\top$ ``(N, n_in)``."""
+        if self.cache is None:
+            raise RuntimeError(f"{self!r}.backward called before forward: run forward(a_prev) first")
+        a_prev = self.cache
+        delta = as_float_array(delta, f"{self!r}.backward", "delta")
+        if delta.shape != (a_prev.shape[0], self.n_out):
+            raise ValueError(
+                f"{self!r}.backward got delta of shape {delta.shape}: expected {(a_prev.shape[0], self.n_out)} "
+                f"(batch of the last forward, n_out)"
+            )
+        self.W.grad += a_prev.T @ delta
+        self.b.grad += delta.sum(axis=0)
+        return delta @ self.W.value.T

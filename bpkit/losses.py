@@ -1,0 +1,154 @@
+r"""Loss functions: ``forward(y_hat, y) -> float`` and ``backward() -> grad_y_hat``.
+
+Every loss is the mean over the batch of a per-example loss that sums over the
+outputs: $L = \frac1N \sum_{n=1}^{N} \ell(\hat y_n, y_n)$, so every gradient carries
+the factor $1/N$. A loss sees only its input ``y_hat`` (shape ``(N, k)``) and the
+targets: it knows nothing about the activation before it. Where a loss and an
+activation belong together for stability, the pair is one explicitly named loss that
+takes the *logits* (``BCEWithLogits``, ``SoftmaxCrossEntropy``).
+"""
+
+import numpy as np
+
+from ._checks import batch_input, check_finite, as_float_array
+from .activations import sigmoid
+
+
+def log_softmax(z):
+    r"""Row-wise $\log \mathrm{softmax}(z)_c = z_c - \log\sum_j e^{z_j}$, via the max-shift (no overflow)."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(z):
+    r"""Row-wise $\mathrm{softmax}(z)_c = e^{z_c} / \sum_j e^{z_j}$; every row sums to 1."""
+    return np.exp(log_softmax(z))
+
+
+class Loss:
+    """Shared plumbing: check inputs, cache what backward needs, refuse backward before forward."""
+
+    def __repr__(self):
+        return type(self).__name__ + "()"
+
+    def __call__(self, y_hat, y):
+        return self.forward(y_hat, y)
+
+    def _check_pair(self, y_hat, y):
+        y_hat = batch_input(y_hat, repr(self), what="predictions y_hat")
+        y = np.asarray(y)
+        if y.shape[:1] != y_hat.shape[:1]:
+            raise ValueError(
+                f"{self!r} got {y_hat.shape[0]} predictions (y_hat {y_hat.shape}) "
+                f"but {y.shape[0] if y.ndim else 'a scalar'} targets (y {y.shape}): batch sizes must match"
+            )
+        return y_hat, y
+
+    def _float_targets(self, y, y_hat):
+        y = as_float_array(y, repr(self), "targets y")
+        if y.shape != y_hat.shape:
+            hint = ""
+            if y.ndim == 1 and y_hat.shape == (y.shape[0], 1):
+                hint = " (use y.reshape(-1, 1): a 1-D y would broadcast to (N, N))"
+            raise ValueError(f"{self!r} got targets y of shape {y.shape} for y_hat of shape {y_hat.shape}: expected the same shape{hint}")
+        check_finite(y, repr(self), "targets y")
+        return y.astype(y_hat.dtype, copy=False)
+
+    def backward(self):
+        """Return $\\partial L / \\partial \\hat y$, shape ``(N, k)``, for the last forward call."""
+        if self.cache is None:
+            raise RuntimeError(f"{self!r}.backward called before forward: compute the loss first")
+        return self._grad(*self.cache)
+
+
+class MSE(Loss):
+    r"""Mean squared error, $L = \frac{1}{2N} \sum_n \lVert \hat y_n - y_n \rVert^2$.
+
+    The $\tfrac12$ makes the gradient clean: $\partial L/\partial \hat y = (\hat y - y)/N$.
+    (PyTorch's ``MSELoss`` averages over all $N k$ entries and has no $\tfrac12$.)
+
+    Args (forward):
+        y_hat: predictions, shape ``(N, k)``.
+        y: targets, float, same shape as ``y_hat``.
+    """
+
+    cache = None
+
+    def forward(self, y_hat, y):
+        y_hat, y = self._check_pair(y_hat, y)
+        y = self._float_targets(y, y_hat)
+        diff = y_hat - y
+        self.cache = (diff,)
+        return float(0.5 * np.sum(diff * diff) / y_hat.shape[0])
+
+    def _grad(self, diff):
+        return diff / diff.shape[0]
+
+
+class BCEWithLogits(Loss):
+    r"""Binary cross-entropy on logits $z$ (the sigmoid is inside the loss).
+
+    $\ell = -[y \log \sigma(z) + (1-y) \log(1 - \sigma(z))] = \log(1 + e^{z}) - y z$,
+    computed as ``logaddexp(0, z) - y * z``, which never overflows and never takes
+    $\log 0$. Gradient: $\partial L/\partial z = (\sigma(z) - y)/N$.
+
+    Args (forward):
+        y_hat: logits, shape ``(N, k)`` (usually ``k = 1``).
+        y: targets in $[0, 1]$ (usually 0 or 1), same shape as ``y_hat``.
+    """
+
+    cache = None
+
+    def forward(self, y_hat, y):
+        z, y = self._check_pair(y_hat, y)
+        y = self._float_targets(y, z)
+        if y.min() < 0 or y.max() > 1:
+            i = tuple(int(v) for v in np.argwhere((y < 0) | (y > 1))[0])
+            raise ValueError(f"{self!r} got target {y[i]} at index {i}: binary targets must lie in [0, 1]")
+        self.cache = (z, y)
+        return float(np.sum(np.logaddexp(0, z) - y * z) / z.shape[0])
+
+    def _grad(self, z, y):
+        return (sigmoid(z) - y) / z.shape[0]
+
+
+class SoftmaxCrossEntropy(Loss):
+    r"""Softmax followed by cross-entropy, on logits $z$ of shape ``(N, C)``.
+
+    $\ell = -\sum_c y_c \log p_c$ with $p = \mathrm{softmax}(z)$, computed with
+    ``log_softmax`` (stable). Gradient: $\partial L/\partial z = (p - Y)/N$, where $Y$ is
+    the one-hot (or probability) target matrix.
+
+    Args (forward):
+        y_hat: logits, shape ``(N, C)``.
+        y: integer class labels of shape ``(N,)`` in ``0..C-1``, or a one-hot /
+           probability matrix of shape ``(N, C)`` whose rows sum to 1.
+    """
+
+    cache = None
+
+    def forward(self, y_hat, y):
+        z, y = self._check_pair(y_hat, y)
+        Y = self._target_matrix(y, z)
+        logp = log_softmax(z)
+        self.cache = (logp, Y)
+        return float(-np.sum(Y * logp) / z.shape[0])
+
+    def _target_matrix(self, y, z):
+        n, c = z.shape
+        if y.ndim == 1:
+            if y.dtype.kind not in "iu":
+                raise TypeError(f"{self!r} got 1-D labels with dtype {y.dtype}: expected integer class indices 0..{c - 1}")
+            bad = np.flatnonzero((y < 0) | (y >= c))
+            if bad.size:
+                raise ValueError(f"{self!r} got label {y[bad[0]]} at index {bad[0]}: expected 0..{c - 1} for {c} classes")
+            Y = np.zeros_like(z)
+            Y[np.arange(n), y] = 1
+            return Y
+        Y = self._float_targets(y, z)
+        if Y.min() < 0 or not np.allclose(Y.sum(axis=1), 1, atol=1e-6):
+            raise ValueError(f"{self!r} got a target matrix of shape {Y.shape} whose rows are not probability vectors (non-negative, summing to 1)")
+        return Y
+
+    def _grad(self, logp, Y):
+        return (np.exp(logp) - Y) / logp.shape[0]
