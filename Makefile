@@ -3,7 +3,6 @@ VENV ?= .venv
 PY   := $(VENV)/bin/python
 JB   := $(VENV)/bin/jupyter-book
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 export OMP_NUM_THREADS ?= 1
 
 .PHONY: book test setup setup-browser unit nbval strict-book site-test pdf student bench clean
