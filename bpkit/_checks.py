@@ -20,7 +20,7 @@ def as_float_array(x, who, what="input"):
     arr = np.asarray(x)
     if arr.dtype.type not in FLOAT_DTYPES:
         if arr.dtype.kind in "iub":
-            hint = f"convert it with {what}.astype(np.float64)"
+            hint = "convert it with .astype(np.float64)"
         else:
             hint = "pass a float32 or float64 numpy array"
         raise TypeError(f"{who} got {what} with dtype {arr.dtype}: expected float32 or float64 ({hint})")

@@ -7,6 +7,9 @@ The error is *normalised by the gradient's scale*,
 $\max_i |g_i - \tilde g_i| \,/\, \max(\max_i |g_i|, \max_i |\tilde g_i|)$, not per coordinate:
 a per-coordinate ratio explodes where the true gradient is near zero and raises false alarms.
 In float64 with $\varepsilon = 10^{-6}$ a correct gradient gives about $10^{-9}$ or less.
+The scale never goes below what the finite difference itself can resolve: its round-off is
+about $10\,u\,|f|/\varepsilon$ ($u \approx 2.2\cdot10^{-16}$), so an array whose whole gradient is
+smaller than that divided by ``tol`` (vanishing gradients) is compared at that floor instead.
 
 Always check in float64, away from kinks (ReLU at 0): a difference that straddles a kink
 measures the average of two slopes.
@@ -26,29 +29,31 @@ def numerical_gradient(f, x, eps=1e-6):
     grad = np.zeros(x.shape, dtype=np.float64)
     for i in np.ndindex(x.shape):
         old = x[i]
-        x[i] = old + eps
-        f_plus = f()
-        x[i] = old - eps
-        f_minus = f()
-        x[i] = old
+        try:
+            x[i] = old + eps
+            f_plus = f()
+            x[i] = old - eps
+            f_minus = f()
+        finally:
+            x[i] = old
         grad[i] = (f_plus - f_minus) / (2 * eps)
     return grad
 
 
-def rel_error(analytic, numeric):
-    r"""Scale-normalised error $\lVert g - \tilde g\rVert_\infty / \max(\lVert g\rVert_\infty, \lVert\tilde g\rVert_\infty)$ (0 if both vanish)."""
+def rel_error(analytic, numeric, floor=0.0):
+    r"""Scale-normalised error $\lVert g - \tilde g\rVert_\infty / \max(\lVert g\rVert_\infty, \lVert\tilde g\rVert_\infty, \text{floor})$ (0 if both vanish)."""
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
-    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0))
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0), floor)
     return float(np.max(np.abs(a - n), initial=0.0) / max(scale, _TINY))
 
 
 class CheckResult:
     """The outcome for one array: error, worst coordinate, both values there, pass/fail."""
 
-    def __init__(self, name, analytic, numeric, tol):
+    def __init__(self, name, analytic, numeric, tol, floor=0.0):
         self.name, self.tol = name, tol
         self.analytic, self.numeric = np.asarray(analytic), np.asarray(numeric)
-        self.error = rel_error(analytic, numeric)
+        self.error = rel_error(analytic, numeric, floor)
         diff = np.abs(self.analytic - self.numeric)
         self.worst_index = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
         self.passed = bool(self.error < tol)
@@ -87,13 +92,20 @@ def gradcheck(f, params, eps=1e-6, tol=1e-7):
     Returns:
         a ``GradcheckReport``; ``report.passed`` says whether every parameter agreed.
     """
-    results = []
     for p in params:
-        if p.value.dtype != np.float64:
-            raise TypeError(f"gradcheck needs float64 parameters; {p.name} is {p.value.dtype} (rounding would swamp the check)")
-        numeric = numerical_gradient(f, p.value, eps)
-        results.append(CheckResult(p.name, p.grad, numeric, tol))
-    return GradcheckReport(results)
+        _require_float64(p, "gradcheck")
+    floor = roundoff_floor(f(), eps, tol)
+    return GradcheckReport(CheckResult(p.name, p.grad, numerical_gradient(f, p.value, eps), tol, floor) for p in params)
+
+
+def roundoff_floor(f_value, eps, tol):
+    r"""Smallest gradient scale a central difference resolves to ``tol``: $10\,u\,|f| / (\varepsilon \cdot \text{tol})$."""
+    return 10 * np.finfo(np.float64).eps * abs(float(f_value)) / (eps * tol)
+
+
+def _require_float64(p, who):
+    if p.value.dtype != np.float64:
+        raise TypeError(f"{who} needs float64 parameters; {p.name} is {p.value.dtype} (rounding would swamp the check)")
 
 
 class _Input:
@@ -138,6 +150,8 @@ def directional_check(model, loss, X, y, rng, eps=1e-6, tol=1e-6):
     with $g \cdot v$; the error is normalised by $\lVert g\rVert$. Any real bug changes $g \cdot v$
     for almost every $v$, so one direction catches what a random subset of coordinates misses.
     """
+    for p in model.parameters():
+        _require_float64(p, "directional_check")
     model.zero_grad()
     loss.forward(model.forward(X), y)
     model.backward(loss.backward())
@@ -158,12 +172,13 @@ def directional_check(model, loss, X, y, rng, eps=1e-6, tol=1e-6):
 
 def _loss_along(model, loss, X, y, params, v, step):
     saved = [p.value.copy() for p in params]
-    for p, vi in zip(params, v):
-        p.value += step * vi
-    value = loss.forward(model.predict(X), y)
-    for p, old in zip(params, saved):
-        p.value[...] = old
-    return value
+    try:
+        for p, vi in zip(params, v):
+            p.value += step * vi
+        return loss.forward(model.predict(X), y)
+    finally:
+        for p, old in zip(params, saved):
+            p.value[...] = old
 
 
 class _DirectionResult(CheckResult):

@@ -62,7 +62,7 @@ class Dense:
 
     def __init__(self, n_in, n_out, *, rng, init="xavier", dtype=np.float64, name=""):
         for label, n in (("n_in", n_in), ("n_out", n_out)):
-            if not isinstance(n, (int, np.integer)) or n < 1:
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
                 raise ValueError(f"Dense needs a positive integer {label}, got {n!r}")
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"Dense({n_in}->{n_out}) needs rng=np.random.default_rng(seed), got {type(rng).__name__}")
