@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY   := $(VENV)/bin/python
 JB   := $(VENV)/bin/jupyter-book
+# Loopback is the only network inside: proves the site needs no CDN.
+OFFLINE := unshare -rn sh -c 'ip link set lo up && exec "$$@"' sh
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 1
 
@@ -17,14 +19,31 @@ setup-browser:
 book: setup
 	$(JB) build . --keep-going
 
-## Run every test: unit tests, every chapter under nbval, the strict book build.
+## Run every test: unit tests (student notebooks included), every chapter under nbval,
+## the strict book build, the site in a real browser offline, and the PDF.
 test: setup-browser
 	$(PY) -m pytest tests --hypothesis-profile=ci -q
 	$(PY) -m pytest chapters -q
 	$(JB) build . -W -n --keep-going
+	$(MAKE) --no-print-directory site-test
+	$(MAKE) --no-print-directory pdf
 
+## Every page of _build/html in chromium, with loopback as the only network.
+site-test: setup-browser
+	$(OFFLINE) $(PY) scripts/check_site.py _build/html
+
+## The whole book as one PDF, no TeX: _build/pdf/book.pdf
+pdf: setup-browser
+	bash scripts/build_pdf.sh
+
+## Student notebooks (solutions replaced by stubs, outputs cleared) into student/
+student: setup
+	$(PY) -m bpkit.exercises student chapters/ -o student/
+
+## Speed against PyTorch CPU, measured in the same run (prints tables and ratios).
 bench: setup
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_mlp.py
 
 clean:
 	rm -rf _build student

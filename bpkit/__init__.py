@@ -4,8 +4,11 @@ Batch-first throughout: inputs ``X`` are ``(N, n_in)``, weights ``W`` are ``(n_i
 ``z = a_prev @ W + b``, and ``delta`` always means ``dL/dz`` of a layer.
 """
 
+from . import check, data, optim, plotting, train
 from .activations import ACTIVATIONS, Activation, gelu, identity, leaky_relu, relu, sigmoid, tanh
 from .display import show_source
+from .engine import Value, topological_order
+from .graph_plot import draw_graph
 from .gradcheck import check_layer, check_model, directional_check, gradcheck, numerical_gradient, rel_error
 from .layers import Dense, Parameter
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy, log_softmax, softmax
@@ -18,5 +21,7 @@ __all__ = [
     "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "Parameter", "Dense", "MLP",
     "numerical_gradient", "rel_error", "gradcheck", "check_layer", "check_model", "directional_check",
+    "Value", "topological_order", "draw_graph",
     "show_source",
+    "check", "data", "optim", "plotting", "train",
 ]

@@ -70,6 +70,8 @@ class GradcheckReport:
 
     def __init__(self, results):
         self.results = list(results)
+        if not self.results:
+            raise ValueError("gradient check got no parameters to check: pass a non-empty list (e.g. model.parameters())")
         self.passed = all(r.passed for r in self.results)
         self.worst = max(self.results, key=lambda r: r.error)
 

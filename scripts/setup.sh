@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 STAMP="$VENV/.installed"
 
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
+if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v pdfinfo >/dev/null 2>&1; }; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
-    echo "setup: installing Debian's chromium (headless browser for the site test and the PDF)"
+    echo "setup: installing Debian's chromium and poppler-utils (site test in a real browser, PDF)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils >/dev/null
 fi
 
 if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then

@@ -1,6 +1,7 @@
 """Tests for bpkit.display: chapters show bpkit's own source, never a copy. (No hypothesis properties.)"""
 
 import inspect
+import textwrap
 
 from IPython.display import Code
 
@@ -10,8 +11,8 @@ import bpkit as bk
 def test_show_source_returns_the_method_source_as_code():
     shown = bk.show_source(bk.Dense.backward)
     assert isinstance(shown, Code)
-    assert "def backward" in shown.data
-    assert shown.data == inspect.getsource(bk.Dense.backward)
+    assert shown.data.startswith("def backward(self, delta):")  # dedented: reads like a function
+    assert shown.data == textwrap.dedent(inspect.getsource(bk.Dense.backward))
 
 
 def test_show_source_works_for_functions_and_classes():

@@ -1,0 +1,186 @@
+r"""The training loop, written once.
+
+For each minibatch: forward ($\hat y$ = ``model.forward(X_batch)``), loss, backward
+(``model.backward(loss.backward())`` adds to every ``.grad``), then ``optimizer.step()``
+and ``optimizer.zero_grad()``. With ``accumulate = k`` the gradients of $k$ minibatches,
+each scaled by $1/k$, are summed before one step:
+$\tfrac1k \sum_{j=1}^{k} \nabla L_{B_j} = \nabla L_{B_1 \cup \dots \cup B_k}$ when the batches
+have equal size, so $k$ batches of $B$ make the same step as one batch of $kB$.
+"""
+
+import math
+import sys
+
+import numpy as np
+
+from .data import minibatches
+from .optim import clip_grad_norm
+
+
+def accuracy(y_hat, y):
+    r"""Fraction of correct predictions from *logits* ``y_hat`` ``(N, C)``.
+
+    One column: predict 1 where $z > 0$ (that is, $\sigma(z) > 0.5$) and compare with
+    ``y > 0.5``. ``C`` columns: predict $\arg\max_c z_c$ and compare with integer labels
+    ``(N,)`` or with the argmax of one-hot rows ``(N, C)``.
+    """
+    y = np.asarray(y)
+    if y_hat.shape[1] == 1:
+        return float(np.mean((y_hat[:, 0] > 0) == (y.reshape(len(y), -1)[:, 0] > 0.5)))
+    labels = y if y.ndim == 1 else y.argmax(axis=1)
+    return float(np.mean(y_hat.argmax(axis=1) == labels))
+
+
+def evaluate(model, loss, X, y, metric="accuracy"):
+    """Loss (and accuracy if ``metric``) of the model on ``(X, y)``, without touching layer caches."""
+    y_hat = model.predict(X)
+    return loss.forward(y_hat, y), (accuracy(y_hat, y) if metric else None)
+
+
+def accumulate_gradients(model, loss, batches):
+    r"""Add $\tfrac1k \nabla L_{B_j}$ for each of the $k$ ``(X_batch, y_batch)`` in ``batches`` to the ``.grad`` s.
+
+    Returns the list of the $k$ batch losses. No optimizer step is taken.
+    """
+    batches = list(batches)
+    return [_backprop(model, loss, Xb, yb, 1 / len(batches))[0] for Xb, yb in batches]
+
+
+def _backprop(model, loss, X_batch, y_batch, scale):
+    y_hat = model.forward(X_batch)
+    value = loss.forward(y_hat, y_batch)
+    grad_out = loss.backward()
+    model.backward(grad_out if scale == 1 else grad_out * scale)
+    return value, y_hat
+
+
+class History:
+    """What ``fit`` measured, one entry per epoch in each list.
+
+    ``train_loss`` and ``train_acc`` are means over the epoch's samples, taken as each batch
+    is trained (the weights change during the epoch); ``val_loss``/``val_acc`` use the
+    weights at the end of the epoch; ``lr`` is the rate used during the epoch.
+    """
+
+    def __init__(self, metric, has_val):
+        keys = ["epoch", "lr", "train_loss"] + (["train_acc"] if metric else [])
+        if has_val:
+            keys += ["val_loss"] + (["val_acc"] if metric else [])
+        self._keys = keys
+        for key in keys:
+            setattr(self, key, [])
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def __repr__(self):
+        if not self.epoch:
+            return "History(no epochs)"
+        last = ", ".join(f"{k}={getattr(self, k)[-1]:.4g}" for k in self._keys[2:])
+        return f"History({len(self)} epochs; last: {last})"
+
+    def record(self, **values):
+        for key in self._keys:
+            getattr(self, key).append(values[key])
+
+    def as_dict(self):
+        """``{name: list of per-epoch values}``, e.g. for ``pandas.DataFrame(history.as_dict())``."""
+        return {key: list(getattr(self, key)) for key in self._keys}
+
+
+def _check_fit_args(epochs, accumulate, metric, clip_norm, X_val, y_val, rng):
+    for label, n in (("epochs", epochs), ("accumulate", accumulate)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"fit got {label}={n!r}: expected a positive integer")
+    if metric not in ("accuracy", None):
+        raise ValueError(f"fit got metric={metric!r}: expected 'accuracy' or None")
+    if clip_norm is not None and not clip_norm > 0:
+        raise ValueError(f"fit got clip_norm={clip_norm!r}: expected None or a positive number")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("fit got only one of X_val and y_val: pass both or neither")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"fit needs rng=np.random.default_rng(seed), got {type(rng).__name__}")
+
+
+def _diverged(epoch, step, optimizer, what):
+    return FloatingPointError(
+        f"fit: training diverged at epoch {epoch}, step {step}: {what}. "
+        f"Try a smaller learning rate (lr={optimizer.lr:g}) or clip_norm."
+    )
+
+
+def _progress_bar(epochs, progress):
+    """A tqdm bar on stderr if ``progress`` is true, else a plain range (nothing is printed)."""
+    if not progress:
+        return range(1, epochs + 1), None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(1, epochs + 1), desc="epochs", file=sys.stderr)
+    return bar, bar
+
+
+def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_val=None,
+        metric="accuracy", accumulate=1, clip_norm=None, schedule=None, progress=False):
+    """Train ``model`` on ``(X, y)`` with minibatches and return a ``History``.
+
+    Args:
+        model: anything with ``forward``, ``backward``, ``predict`` (an ``MLP``).
+        loss: a bpkit loss. optimizer: a bpkit optimizer over ``model.parameters()``.
+        X: inputs ``(N, n_0)``, the model's dtype. y: targets as the loss expects them.
+        epochs: passes over the data. batch_size: $B$.
+        rng: shuffles the rows each epoch (one full batch is not shuffled: row order cannot change its gradient).
+        X_val, y_val: optional held-out data, evaluated after each epoch.
+        metric: ``"accuracy"`` (outputs are logits) or ``None`` (e.g. regression).
+        accumulate: $k$, minibatches whose gradients (each scaled $1/k$) make one step;
+            a last incomplete group at the end of an epoch still makes a step.
+        clip_norm: if set, ``clip_grad_norm`` to this global norm before each step.
+        schedule: a ``StepLR``/``CosineLR`` on ``optimizer``, stepped after each epoch.
+        progress: ``True`` shows a tqdm bar on stderr. Default ``False``: ``fit`` prints
+            nothing, so stored notebook outputs never contain timings.
+    Raises:
+        FloatingPointError: the loss or the weights stopped being finite (names epoch and step).
+    """
+    _check_fit_args(epochs, accumulate, metric, clip_norm, X_val, y_val, rng)
+    history = History(metric, X_val is not None)
+    epoch_iter, bar = _progress_bar(epochs, progress)
+    optimizer.zero_grad()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        for epoch in epoch_iter:
+            lr, sums = optimizer.lr, _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng,
+                                                  metric, accumulate, clip_norm)
+            n = len(X)
+            row = {"epoch": epoch, "lr": lr, "train_loss": sums[0] / n, "train_acc": sums[1] / n}
+            if X_val is not None:
+                row["val_loss"], row["val_acc"] = evaluate(model, loss, X_val, y_val, metric)
+            history.record(**row)
+            if bar is not None:
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}")
+            if schedule is not None:
+                schedule.step()
+    return history
+
+
+def _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng, metric, accumulate, clip_norm):
+    """One pass over the data; returns (sum of loss x batch size, number correct)."""
+    total_loss, correct, step = 0.0, 0.0, 0
+    n_batches = math.ceil(len(X) / batch_size)
+    batches = minibatches(X, y, batch_size, rng, shuffle=n_batches > 1)  # one full batch: order is irrelevant
+    for step, (X_batch, y_batch) in enumerate(batches, start=1):
+        try:
+            value, y_hat = _backprop(model, loss, X_batch, y_batch, 1 / accumulate)
+            finite = math.isfinite(value)
+            if finite and (step % accumulate == 0 or step == n_batches):
+                if clip_norm is not None:
+                    clip_grad_norm(optimizer.params, clip_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+        except (FloatingPointError, ValueError) as err:
+            if isinstance(err, ValueError) and all(np.isfinite(p.value).all() for p in optimizer.params):
+                raise
+            raise _diverged(epoch, step, optimizer, str(err)) from err
+        if not finite:
+            raise _diverged(epoch, step, optimizer, f"the loss is {value}")
+        total_loss += value * len(X_batch)
+        if metric:
+            correct += accuracy(y_hat, y_batch) * len(X_batch)
+    return total_loss, correct

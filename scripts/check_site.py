@@ -1,0 +1,259 @@
+"""Browser test of the built site: every page of the table of contents, offline.
+
+    python scripts/check_site.py [_build/html] [--toc _toc.yml]
+
+Serves the built HTML with ``python -m http.server`` on 127.0.0.1 and opens every page of
+``_toc.yml`` in Debian's chromium (driven by Playwright). A page passes when it loads with
+HTTP 200; when it has math, MathJax comes from the site's own ``_static/mathjax``, has typeset
+every formula (``mjx-container``) and left no raw ``$$``, ``\\[`` or ``\\(`` in the article's
+text; every image in the article has loaded; there is no console or page error (except the
+known noise below), no failed request to the site and no request to any other host; and every
+internal link (with its ``#anchor``) resolves. Prints a table and exits 1 on any problem.
+
+To prove that no CDN is needed, run it with loopback as the only network:
+    unshare -n sh -c 'ip link set lo up && exec "$@"' sh .venv/bin/python scripts/check_site.py _build/html
+"""
+
+import argparse
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urldefrag, urlsplit
+
+import yaml
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+KNOWN_NOISE = ("THEBE_JS_URL' has already been declared",  # sphinx-thebe, on every Jupyter Book 1 page
+               "Got invalid theme mode")                    # pydata theme, first load
+ARTICLE = "article.bd-article, article, main"  # the first that exists on the page
+RAW_TEX = ("$$", "\\[", "\\(")
+
+# Text of the article outside code and typeset math (stream outputs are <pre>): no raw TeX may remain there.
+FIND_ARTICLE = "sel => sel.split(',').map(s => document.querySelector(s)).find(e => e) || document.body"
+TEXT_OUTSIDE_CODE = """(sel) => {
+  const root = (""" + FIND_ARTICLE + """)(sel);
+  const skip = 'pre, code, script, style, textarea, mjx-container';
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  let text = '';
+  for (let n = walker.nextNode(); n; n = walker.nextNode())
+    if (!n.parentElement.closest(skip)) text += n.nodeValue;
+  return text;
+}"""
+
+
+def toc_pages(toc_path):
+    """Every document of a jb-book ``_toc.yml``: the root, then parts, chapters, sections in order."""
+    toc = yaml.safe_load(Path(toc_path).read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [str(Path(p).with_suffix("")) + ".html" for p in pages]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(html_dir):
+    """Start ``python -m http.server`` for ``html_dir``; return (process, base URL) once it answers."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(html_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base, timeout=1).close()
+            return proc, base
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"check_site: http.server on port {port} did not answer")
+
+
+class _Ids(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.ids.update(v for k, v in attrs if k in ("id", "name") and v)
+
+
+def check_target(url):
+    """Problems with one internal link target (URL without fragment) and its set of anchor ids."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body, kind = r.read(), r.headers.get_content_type()
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}", set()
+    except (urllib.error.URLError, OSError) as exc:
+        return f"unreachable ({exc})", set()
+    parser = _Ids()
+    if kind == "text/html":
+        parser.feed(body.decode("utf-8", "replace"))
+    return None, parser.ids
+
+
+def listen(page, host, problems):
+    """Record console errors, page errors, failed or refused requests to the site, and any other host."""
+    def on_console(m):
+        if m.type == "error" and "favicon.ico" not in str(m.location.get("url", "")):
+            problems.append(f"console error: {m.text}")
+
+    def on_request(r):
+        if urlsplit(r.url).scheme in ("http", "https") and urlsplit(r.url).netloc != host:
+            problems.append(f"request to another host: {r.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", on_request)
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})")
+            if urlsplit(r.url).netloc == host else None)
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+
+
+def check_page(browser, base, path):
+    """Open one page; return its counts, problems and the internal links it holds."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems, host = [], urlsplit(base).netloc
+    listen(page, host, problems)
+    row = {"page": path, "formulas": 0, "images": 0, "links": set()}
+    try:
+        response = page.goto(base + path, wait_until="load", timeout=30000)
+        if response is None or response.status != 200:
+            problems.append(f"page answered HTTP {response.status if response else 'nothing'}")
+        row["formulas"] = check_math(page, problems)
+        row["images"] = check_images(page, problems)
+        row["links"] = set(page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"))
+    except Exception as exc:  # a timeout or a crash of the page: report it, check the others
+        problems.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+    finally:
+        page.close()
+    row["problems"] = [p for p in problems if not any(k in p for k in KNOWN_NOISE)]
+    row["links"] = {u for u in row["links"] if urlsplit(u).netloc == host}
+    return row
+
+
+def check_math(page, problems):
+    """Wait for MathJax when the page has math; check where it came from and that it typeset everything."""
+    has_math = page.locator(".math").count() > 0
+    scripts = page.evaluate("() => [...document.querySelectorAll('script[src*=\"mathjax\" i]')]"
+                            ".map(s => new URL(s.src, location.href))"
+                            ".map(u => ({host: u.host, path: u.pathname}))")
+    if not has_math:
+        return 0
+    local = [s for s in scripts if s["host"] == urlsplit(page.url).netloc and "/_static/mathjax/" in s["path"]]
+    if not local or len(local) != len(scripts):
+        problems.append(f"MathJax is not loaded from the site's _static/mathjax: {scripts}")
+    else:
+        try:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                   timeout=15000)
+            page.evaluate("() => MathJax.startup.promise")
+        except Exception as exc:
+            problems.append(f"MathJax did not start: {type(exc).__name__}")
+    n = page.locator("mjx-container").count()
+    if n == 0:
+        problems.append("the page has math but no mjx-container: nothing was typeset")
+    text = page.evaluate(TEXT_OUTSIDE_CODE, ARTICLE)
+    for tex in RAW_TEX:
+        at = text.find(tex)
+        if at >= 0:
+            problems.append(f"raw TeX {tex!r} left in the article: ...{text[max(at - 30, 0):at + 40]!r}...")
+    return n
+
+
+def check_images(page, problems):
+    """Every <img> of the article has loaded (naturalWidth > 0); return how many there are."""
+    page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+    try:
+        page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=10000)
+    except Exception:
+        pass  # the broken ones are reported below
+    images = page.evaluate(f"""sel => [...({FIND_ARTICLE})(sel).querySelectorAll('img')]
+        .map(i => ({{src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}}))""", ARTICLE)
+    unique = {i["src"]: i["ok"] for i in images}
+    problems += [f"image did not load: {src[:80]}" for src, ok in unique.items() if not ok]
+    return len(unique)
+
+
+def check_links(rows):
+    """Check each unique internal link target once; add the problems to the pages that hold the link."""
+    targets, status = {}, {}
+    for row in rows:
+        for url in row["links"]:
+            page_url, anchor = urldefrag(url)
+            targets.setdefault(page_url, set()).add(anchor)
+    for page_url in targets:
+        status[page_url] = check_target(page_url)
+    for row in rows:
+        for url in sorted(row["links"]):
+            page_url, anchor = urldefrag(url)
+            error, ids = status[page_url]
+            if error:
+                row["problems"].append(f"broken link {url}: {error}")
+            elif anchor and anchor not in ids:
+                row["problems"].append(f"broken link {url}: no element with id {anchor!r}")
+    return len(targets), sum(len(a) for a in targets.values())
+
+
+def report(rows, n_pages, n_links):
+    width = max(len(r["page"]) for r in rows) + 2
+    print(f"{'page':<{width}}{'formulas':>9}{'images':>8}{'links':>7}{'errors':>8}")
+    for r in rows:
+        print(f"{r['page']:<{width}}{r['formulas']:>9}{r['images']:>8}{len(r['links']):>7}{len(r['problems']):>8}")
+    total = lambda key: sum(r[key] for r in rows)  # noqa: E731
+    n_problems = sum(len(r["problems"]) for r in rows)
+    print(f"{'total (' + str(len(rows)) + ' pages)':<{width}}{total('formulas'):>9}{total('images'):>8}"
+          f"{sum(len(r['links']) for r in rows):>7}{n_problems:>8}")
+    print(f"internal links: {n_links} unique targets on {n_pages} pages, each checked once")
+    for r in rows:
+        for p in r["problems"]:
+            print(f"PROBLEM {r['page']}: {p}")
+    return n_problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Browser test of the built site (offline-capable).")
+    parser.add_argument("html", nargs="?", default="_build/html", type=Path)
+    parser.add_argument("--toc", default=Path(__file__).resolve().parents[1] / "_toc.yml", type=Path)
+    args = parser.parse_args(argv)
+    if not (args.html / "index.html").exists():
+        raise SystemExit(f"check_site: {args.html} has no index.html: build the book first")
+    from playwright.sync_api import sync_playwright
+
+    pages = toc_pages(args.toc)
+    server, base = serve(args.html)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            rows = [check_page(browser, base, path) for path in pages]
+            browser.close()
+        n_pages, n_links = check_links(rows)
+    finally:
+        server.terminate()
+        server.wait()
+    return 1 if report(rows, n_pages, n_links) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

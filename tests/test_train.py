@@ -1,0 +1,219 @@
+"""The training loop: it learns, it records, it accumulates exactly, it stops loudly, it is quiet."""
+
+import numpy as np
+import pytest
+
+import bpkit as bk
+from bpkit import data, optim, train
+
+
+def moons_model(seed=0, n=400):
+    rng = np.random.default_rng(seed)
+    X, y = data.load_moons(n, 0.1, rng)
+    model = bk.MLP([2, 16, 16, 1], "relu", rng=rng)
+    return model, X, y, rng
+
+
+def max_weight_diff(a, b):
+    return max(float(np.max(np.abs(p.value - q.value))) for p, q in zip(a.parameters(), b.parameters()))
+
+
+# --- it learns and records -------------------------------------------------------------------------
+
+def test_loss_falls_on_moons_and_train_accuracy_exceeds_95_percent():
+    model, X, y, rng = moons_model()
+    loss = bk.BCEWithLogits()
+    history = train.fit(model, loss, optim.Adam(model.parameters(), lr=0.01), X, y, epochs=60, batch_size=32, rng=rng)
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert np.mean(np.diff(history.train_loss) < 0) > 0.6  # mostly falling, epoch after epoch
+    final_loss, final_acc = train.evaluate(model, loss, X, y)
+    assert final_acc > 0.95 and history.train_acc[-1] > 0.95
+    assert final_loss < history.train_loss[0]
+
+
+def test_history_contents_with_validation_and_schedule():
+    model, X, y, rng = moons_model(1, n=200)
+    X_train, X_val, y_train, y_val = data.train_test_split(X, y, 0.25, rng)
+    opt = optim.SGD(model.parameters(), lr=0.4)
+    history = train.fit(model, bk.BCEWithLogits(), opt, X_train, y_train, epochs=6, batch_size=50, rng=rng,
+                        X_val=X_val, y_val=y_val, schedule=optim.StepLR(opt, step_size=2, gamma=0.5))
+    d = history.as_dict()
+    assert list(d) == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+    assert all(len(v) == 6 for v in d.values()) and len(history) == 6
+    assert d["epoch"] == [1, 2, 3, 4, 5, 6]
+    assert np.allclose(d["lr"], [0.4, 0.4, 0.2, 0.2, 0.1, 0.1], rtol=1e-15)
+    assert all(0 <= a <= 1 for a in d["train_acc"] + d["val_acc"])
+    val_loss, val_acc = train.evaluate(model, bk.BCEWithLogits(), X_val, y_val)
+    assert d["val_loss"][-1] == pytest.approx(val_loss, rel=1e-14) and d["val_acc"][-1] == val_acc
+    d["train_loss"].append(0.0)
+    assert len(history.train_loss) == 6  # as_dict returns copies
+    assert repr(history).startswith("History(6 epochs; last: train_loss=")
+
+
+def test_history_without_metric_or_validation(rng):
+    X = rng.normal(size=(40, 3))
+    y = X @ rng.normal(size=(3, 2))
+    model = bk.MLP([3, 2], "relu", rng=rng)
+    history = train.fit(model, bk.MSE(), optim.SGD(model.parameters(), lr=0.1), X, y,
+                        epochs=3, batch_size=10, rng=rng, metric=None)
+    assert list(history.as_dict()) == ["epoch", "lr", "train_loss"]
+    assert not hasattr(history, "train_acc")
+
+
+def test_fit_is_the_plain_loop_written_out():
+    """fit == forward, loss, backward, step, zero_grad per batch; train_loss = mean over samples."""
+    model_a, X, y, _ = moons_model(2, n=90)
+    model_b, _, _, _ = moons_model(2, n=90)
+    loss = bk.BCEWithLogits()
+    history = train.fit(model_a, loss, optim.Momentum(model_a.parameters(), lr=0.1), X, y,
+                        epochs=3, batch_size=20, rng=np.random.default_rng(7))
+    opt, rng, means = optim.Momentum(model_b.parameters(), lr=0.1), np.random.default_rng(7), []
+    for _ in range(3):
+        total = 0.0
+        for X_batch, y_batch in data.minibatches(X, y, 20, rng):
+            total += loss.forward(model_b.forward(X_batch), y_batch) * len(X_batch)
+            model_b.backward(loss.backward())
+            opt.step()
+            opt.zero_grad()
+        means.append(total / len(X))
+    assert max_weight_diff(model_a, model_b) == 0.0
+    assert np.allclose(history.train_loss, means, rtol=1e-14)
+
+
+@pytest.mark.parametrize("labels", ["integers", "one_hot"])
+def test_multiclass_training_on_digits(labels):
+    rng = np.random.default_rng(0)
+    X, y = data.load_digits_data()
+    X, y = X[:600], y[:600]
+    target = y if labels == "integers" else data.one_hot(y, 10)
+    model = bk.MLP([64, 32, 10], "relu", rng=rng)
+    history = train.fit(model, bk.SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=0.01), X, target,
+                        epochs=15, batch_size=64, rng=rng)
+    assert history.train_acc[-1] > 0.95
+    assert history.train_loss[-1] < 0.2 * history.train_loss[0]
+
+
+def test_accuracy_by_hand():
+    logits = np.array([[2.0], [-1.0], [0.5], [-3.0]])
+    assert train.accuracy(logits, np.array([[1.0], [0.0], [0.0], [0.0]])) == 0.75
+    Z = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert train.accuracy(Z, np.array([1, 0, 0])) == pytest.approx(2 / 3)
+    assert train.accuracy(Z, data.one_hot(np.array([1, 1, 2]), 3)) == pytest.approx(2 / 3)
+
+
+# --- gradient accumulation and clipping --------------------------------------------------------------
+
+@pytest.mark.parametrize("k, B", [(2, 8), (4, 5), (3, 1)])
+def test_accumulated_gradient_equals_the_big_batch_gradient(k, B, rng):
+    model = bk.MLP([4, 7, 3], "tanh", rng=rng)
+    loss = bk.SoftmaxCrossEntropy()
+    X, y = rng.normal(size=(k * B, 4)), rng.integers(0, 3, size=k * B)
+    model.zero_grad()
+    losses = train.accumulate_gradients(model, loss, [(X[j * B:(j + 1) * B], y[j * B:(j + 1) * B]) for j in range(k)])
+    accumulated = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    big = loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    assert np.mean(losses) == pytest.approx(big, rel=1e-13)
+    for p, g in zip(model.parameters(), accumulated):
+        assert np.max(np.abs(p.grad - g)) < 1e-12
+        assert np.max(np.abs(p.grad)) > 1e-3
+
+
+@pytest.mark.parametrize("make_opt", [lambda ps: optim.SGD(ps, lr=0.2), lambda ps: optim.Adam(ps, lr=0.01)])
+def test_fit_with_accumulation_takes_the_big_batch_steps(make_opt):
+    model_a, X, y, _ = moons_model(3, n=120)
+    model_b, _, _, _ = moons_model(3, n=120)
+    loss = bk.BCEWithLogits()
+    train.fit(model_a, loss, make_opt(model_a.parameters()), X, y, epochs=2, batch_size=10, accumulate=4,
+              rng=np.random.default_rng(9))
+    train.fit(model_b, loss, make_opt(model_b.parameters()), X, y, epochs=2, batch_size=40,
+              rng=np.random.default_rng(9))
+    assert max_weight_diff(model_a, model_b) < 1e-12
+    assert max_weight_diff(model_a, moons_model(3, n=120)[0]) > 1e-3  # and the weights did move
+
+
+def test_clip_norm_bounds_each_sgd_step(rng):
+    model, X, y, rng = moons_model(4, n=100)
+    before = [p.value.copy() for p in model.parameters()]
+    lr, c = 1.0, 0.01
+    train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=lr), X, y,
+              epochs=1, batch_size=100, rng=rng, clip_norm=c)
+    step = np.sqrt(sum(float(np.sum((p.value - b) ** 2)) for p, b in zip(model.parameters(), before)))
+    assert step == pytest.approx(lr * c, rel=1e-4)
+
+
+# --- it stops loudly, and is quiet ---------------------------------------------------------------------
+
+def test_divergence_raises_floating_point_error_naming_epoch_and_step(rng):
+    X = rng.normal(size=(64, 3))
+    y = X @ rng.normal(size=(3, 1))
+    model = bk.MLP([3, 8, 1], "tanh", rng=rng)
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch \d+, step [1-4]\b.*smaller learning rate \(lr=10\)"):
+        train.fit(model, bk.MSE(), optim.SGD(model.parameters(), lr=10.0), X, y,
+                  epochs=200, batch_size=16, rng=rng, metric=None)
+
+
+class LossThatTurnsNaN(bk.MSE):
+    """An MSE that reports NaN from its 3rd call on: stands for any loss that stops being finite."""
+
+    calls = 0
+
+    def forward(self, y_hat, y):
+        self.calls += 1
+        value = super().forward(y_hat, y)
+        return float("nan") if self.calls >= 3 else value
+
+
+def test_a_nan_loss_raises_before_any_step_with_it(rng):
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=(20, 1))
+    model = bk.MLP([2, 1], "relu", rng=rng)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match=r"at epoch 2, step 1: the loss is nan\. Try a smaller learning rate"):
+        train.fit(model, LossThatTurnsNaN(), opt, X, y, epochs=3, batch_size=10, rng=rng, metric=None)
+    assert opt.t == 2
+
+
+def test_shape_errors_are_not_reported_as_divergence(rng):
+    model, X, y, rng = moons_model(5, n=50)
+    with pytest.raises(ValueError, match=r"Dense\(2->16\) got input of shape \(10, 3\)"):
+        train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), np.ones((50, 3)), y,
+                  epochs=1, batch_size=10, rng=rng)
+
+
+def test_batch_size_larger_than_the_data(rng):
+    model, X, y, rng = moons_model(6, n=100)
+    with pytest.raises(ValueError, match=r"batch_size=500 for 100 examples: expected an integer from 1 to 100"):
+        train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
+                  epochs=1, batch_size=500, rng=rng)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0}, "fit got epochs=0: expected a positive integer"),
+    ({"accumulate": 0}, "fit got accumulate=0"),
+    ({"metric": "f1"}, "fit got metric='f1'"),
+    ({"clip_norm": -1.0}, "fit got clip_norm=-1.0"),
+    ({"X_val": np.zeros((3, 2))}, "fit got only one of X_val and y_val"),
+])
+def test_bad_fit_arguments(kwargs, message):
+    model, X, y, rng = moons_model(7, n=40)
+    args = {"epochs": 1, "batch_size": 10, "rng": rng} | kwargs
+    with pytest.raises(ValueError, match=message):
+        train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, **args)
+    with pytest.raises(TypeError, match="fit needs rng=np.random.default_rng"):
+        train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=10, rng=1)
+
+
+def test_nothing_is_printed_without_progress(capfd):
+    model, X, y, rng = moons_model(8, n=60)
+    train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20, rng=rng)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_progress_bar_goes_to_stderr_only(capsys):
+    model, X, y, rng = moons_model(8, n=60)
+    train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20,
+              rng=rng, progress=True)
+    out, err = capsys.readouterr()
+    assert out == "" and "epochs" in err and "3/3" in err
