@@ -29,7 +29,9 @@ def as_float_array(x, who, what="input"):
 
 def check_finite(arr, who, what="input"):
     """Raise ``ValueError`` naming the first non-finite entry of ``arr``, if any."""
-    if not np.isfinite(arr).all():
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()  # one cheap pass: any NaN or inf makes the sum non-finite
+    if not np.isfinite(total) and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))
         first = tuple(int(i) for i in bad[0])
         raise ValueError(

@@ -92,9 +92,10 @@ class Dense:
             self.cache = a_prev
         return a_prev @ self.W.value + self.b.value
 
-    def backward(self, delta):
-        r"""Given $\delta = \partial L/\partial z$ ``(N, n_out)``, add $a_{\text{prev}}^\top \delta$ to ``W.grad``,
-        $\sum_n \delta_n$ to ``b.grad``, and return $\partial L/\partial a_{\text{prev}} = \delta W^\top$ ``(N, n_in)``."""
+    def backward(self, delta, input_grad=True):
+        r"""Given $\delta = \partial L/\partial z$ ``(N, n_out)``, add $a_{\text{prev}}^\top \delta$ to ``W.grad`` and
+        $\sum_n \delta_n$ to ``b.grad``; return $\partial L/\partial a_{\text{prev}} = \delta W^\top$ ``(N, n_in)``,
+        or ``None`` if ``input_grad=False`` (the first layer of a network being trained needs no input gradient)."""
         if self.cache is None:
             raise RuntimeError(f"{self!r}.backward called before forward: run forward(a_prev) first")
         a_prev = self.cache
@@ -106,4 +107,4 @@ class Dense:
             )
         self.W.grad += a_prev.T @ delta
         self.b.grad += delta.sum(axis=0)
-        return delta @ self.W.value.T
+        return delta @ self.W.value.T if input_grad else None

@@ -70,12 +70,17 @@ class MLP:
             out = layer.forward(out)
         return out
 
-    def backward(self, grad_out):
-        """Back-propagate ``grad_out`` $= \\partial L/\\partial \\hat y$; fills every ``.grad``, returns $\\partial L/\\partial X$."""
+    def backward(self, grad_out, input_grad=True):
+        """Back-propagate ``grad_out`` $= \\partial L/\\partial \\hat y$; fills every ``.grad``, returns $\\partial L/\\partial X$.
+
+        With ``input_grad=False`` (training) the first layer skips $\\partial L/\\partial X$, the largest
+        matrix product of the pass that nothing uses, and ``None`` is returned.
+        """
         grad = grad_out
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[1:]):
             grad = layer.backward(grad)
-        return grad
+        first = self.layers[0]
+        return first.backward(grad) if input_grad else first.backward(grad, input_grad=False)
 
     def predict(self, X):
         """The network output for ``X`` without touching the caches (safe between forward and backward)."""

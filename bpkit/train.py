@@ -38,19 +38,22 @@ def evaluate(model, loss, X, y, metric="accuracy"):
 
 
 def accumulate_gradients(model, loss, batches):
-    r"""Add $\tfrac1k \nabla L_{B_j}$ for each of the $k$ ``(X_batch, y_batch)`` in ``batches`` to the ``.grad`` s.
+    r"""Add $\frac{|B_j|}{|B|} \nabla L_{B_j}$ for each ``(X_batch, y_batch)`` $= B_j$ in ``batches`` to the ``.grad`` s.
 
-    Returns the list of the $k$ batch losses. No optimizer step is taken.
+    With $|B| = \sum_j |B_j|$, the sum is exactly the gradient of the mean loss over all the
+    examples, even when the batches differ in size (a plain $\tfrac1k$ per batch is right only
+    for equal sizes). Returns the list of the batch losses. No optimizer step is taken.
     """
     batches = list(batches)
-    return [_backprop(model, loss, Xb, yb, 1 / len(batches))[0] for Xb, yb in batches]
+    total = sum(len(Xb) for Xb, _ in batches)
+    return [_backprop(model, loss, Xb, yb, len(Xb) / total)[0] for Xb, yb in batches]
 
 
 def _backprop(model, loss, X_batch, y_batch, scale):
     y_hat = model.forward(X_batch)
     value = loss.forward(y_hat, y_batch)
     grad_out = loss.backward()
-    model.backward(grad_out if scale == 1 else grad_out * scale)
+    model.backward(grad_out if scale == 1 else grad_out * scale, input_grad=False)
     return value, y_hat
 
 
@@ -137,6 +140,8 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_
         schedule: a ``StepLR``/``CosineLR`` on ``optimizer``, stepped after each epoch.
         progress: ``True`` shows a tqdm bar on stderr. Default ``False``: ``fit`` prints
             nothing, so stored notebook outputs never contain timings.
+    Returns:
+        a ``History``. The gradients are zeroed before the first step.
     Raises:
         FloatingPointError: the loss or the weights stopped being finite (names epoch and step).
     """
@@ -160,14 +165,22 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_
     return history
 
 
+def _group_size(step, accumulate, batch_size, n):
+    """Number of examples in the accumulation group of minibatch ``step`` (1-based); the last batch may be short."""
+    first = (step - 1) // accumulate * accumulate * batch_size
+    return min(first + accumulate * batch_size, n) - first
+
+
 def _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng, metric, accumulate, clip_norm):
     """One pass over the data; returns (sum of loss x batch size, number correct)."""
     total_loss, correct, step = 0.0, 0.0, 0
+    full_batch = isinstance(batch_size, (int, np.integer)) and batch_size == len(X)
+    batches = minibatches(X, y, batch_size, rng, shuffle=not full_batch)  # checks batch_size
     n_batches = math.ceil(len(X) / batch_size)
-    batches = minibatches(X, y, batch_size, rng, shuffle=n_batches > 1)  # one full batch: order is irrelevant
     for step, (X_batch, y_batch) in enumerate(batches, start=1):
         try:
-            value, y_hat = _backprop(model, loss, X_batch, y_batch, 1 / accumulate)
+            # each minibatch weighs by its share of the examples in its accumulation group
+            value, y_hat = _backprop(model, loss, X_batch, y_batch, len(X_batch) / _group_size(step, accumulate, batch_size, len(X)))
             finite = math.isfinite(value)
             if finite and (step % accumulate == 0 or step == n_batches):
                 if clip_norm is not None:

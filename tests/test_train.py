@@ -120,6 +120,34 @@ def test_accumulated_gradient_equals_the_big_batch_gradient(k, B, rng):
         assert np.max(np.abs(p.grad)) > 1e-3
 
 
+def test_accumulated_gradient_with_unequal_batches_equals_the_big_batch_gradient(rng):
+    """Batches of 16, 16, 16 and 2: each must weigh by its size, not by 1/k."""
+    model = bk.MLP([4, 7, 3], "tanh", rng=rng)
+    loss = bk.SoftmaxCrossEntropy()
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, size=50)
+    edges = [0, 16, 32, 48, 50]
+    model.zero_grad()
+    train.accumulate_gradients(model, loss, [(X[a:b], y[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+    accumulated = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    for p, g in zip(model.parameters(), accumulated):
+        assert np.max(np.abs(p.grad - g)) < 1e-12
+
+
+def test_fit_with_accumulation_and_a_short_last_group_takes_the_big_batch_steps():
+    """110 examples: minibatches of 10 grouped by 4 make groups of 40, 40 and 30, like batches of 40."""
+    model_a, X, y, _ = moons_model(3, n=110)
+    model_b, _, _, _ = moons_model(3, n=110)
+    loss = bk.BCEWithLogits()
+    train.fit(model_a, loss, optim.SGD(model_a.parameters(), lr=0.2), X, y, epochs=2, batch_size=10, accumulate=4,
+              rng=np.random.default_rng(9))
+    train.fit(model_b, loss, optim.SGD(model_b.parameters(), lr=0.2), X, y, epochs=2, batch_size=40,
+              rng=np.random.default_rng(9))
+    assert max_weight_diff(model_a, model_b) < 1e-12
+
+
 @pytest.mark.parametrize("make_opt", [lambda ps: optim.SGD(ps, lr=0.2), lambda ps: optim.Adam(ps, lr=0.01)])
 def test_fit_with_accumulation_takes_the_big_batch_steps(make_opt):
     model_a, X, y, _ = moons_model(3, n=120)
@@ -181,11 +209,27 @@ def test_shape_errors_are_not_reported_as_divergence(rng):
                   epochs=1, batch_size=10, rng=rng)
 
 
-def test_batch_size_larger_than_the_data(rng):
+@pytest.mark.parametrize("batch_size", [500, 101, 0, -3, 12.5])
+def test_batch_size_larger_than_the_data_or_not_positive(batch_size):
     model, X, y, rng = moons_model(6, n=100)
-    with pytest.raises(ValueError, match=r"batch_size=500 for 100 examples: expected an integer from 1 to 100"):
+    with pytest.raises(ValueError, match=rf"batch_size={batch_size!r} for 100 examples: expected an integer from 1 to 100"):
         train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
-                  epochs=1, batch_size=500, rng=rng)
+                  epochs=1, batch_size=batch_size, rng=rng)
+
+
+def test_one_full_batch_equals_plain_gradient_descent():
+    """batch_size = N: every epoch is one step on the whole data set (no shuffling needed)."""
+    model_a, X, y, rng = moons_model(10, n=80)
+    model_b, _, _, _ = moons_model(10, n=80)
+    loss = bk.BCEWithLogits()
+    train.fit(model_a, loss, optim.SGD(model_a.parameters(), lr=0.3), X, y, epochs=5, batch_size=80, rng=rng)
+    opt = optim.SGD(model_b.parameters(), lr=0.3)
+    for _ in range(5):
+        loss.forward(model_b.forward(X), y)
+        model_b.backward(loss.backward())
+        opt.step()
+        opt.zero_grad()
+    assert max_weight_diff(model_a, model_b) == 0.0
 
 
 @pytest.mark.parametrize("kwargs, message", [
