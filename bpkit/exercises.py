@@ -76,7 +76,7 @@ class Scan:
 
     def exercise(self, i, title, label, conceptual):
         if "`" in title:
-            self.errors.append(f"cell {i}: exercise {label or title!r} has a backtick in its title, which ends a "
+            self.errors.append(f"cell {i}: exercise {label or repr(title)} has a backtick in its title, which ends a "
                                "backtick fence early (the label is then silently lost): remove it or fence with :::")
         if self.open is not None:
             self.errors.append(f"cell {i}: exercise {label} inside the solution block of {self.open.label}")

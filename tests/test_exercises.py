@@ -175,6 +175,8 @@ CODE = new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
      "cell 1: solution regions are only supported in code cells"),
     ([exercise("a")], "cell 0: exercise label a should start with 'ex-'"),
     ([CODE], "cell 0: solution region before any exercise"),
+    ([new_markdown_cell("```{exercise} The `sin` node\n:label: ex-a\n```")],
+     "cell 0: exercise ex-a has a backtick in its title"),
 ])
 def test_validate_catches_broken_blocks(cells, message):
     assert message in "\n".join(errors_of(*cells))

@@ -321,3 +321,18 @@ def test_grad_out_of_the_wrong_shape():
     model.forward(np.zeros((5, 3)))
     with pytest.raises(ValueError, match=re.escape("Dense(4->2).backward got delta of shape (5, 3): expected (5, 2)")):
         model.backward(np.zeros((5, 3)))
+
+
+def test_backward_without_input_grad_fills_the_same_gradients_and_returns_none(rng):
+    """Training skips dL/dX (the first layer's largest product); every parameter gradient is unchanged."""
+    model = bk.MLP([5, 7, 3], "tanh", rng=rng)
+    X, y = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
+    loss = bk.SoftmaxCrossEntropy()
+    loss.forward(model.forward(X), y)
+    grad_X = model.backward(loss.backward())
+    with_input = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    assert model.backward(loss.backward(), input_grad=False) is None
+    assert grad_X.shape == X.shape
+    for p, g in zip(model.parameters(), with_input):
+        assert np.array_equal(p.grad, g)
