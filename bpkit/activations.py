@@ -126,8 +126,8 @@ class Activation:
 
     def forward(self, z, cache=True):
         """Return ``f(z)``; remember ``z`` for backward unless ``cache=False``."""
-        z = as_float_array(z, repr(self))
-        check_finite(z, repr(self))
+        z = as_float_array(z, self)
+        check_finite(z, self)
         if cache:
             self.cache = z
         return self.f(z, **self.kwargs)

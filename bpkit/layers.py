@@ -82,7 +82,7 @@ class Dense:
 
     def forward(self, a_prev, cache=True):
         """Return ``z = a_prev @ W + b``, shape ``(N, n_out)``; cache ``a_prev`` for backward."""
-        a_prev = batch_input(a_prev, repr(self), width=self.n_in)
+        a_prev = batch_input(a_prev, self, width=self.n_in)
         if a_prev.dtype != self.W.value.dtype:
             raise TypeError(
                 f"{self!r} has {self.W.value.dtype} weights but got {a_prev.dtype} input: "
