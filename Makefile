@@ -22,11 +22,13 @@ book: setup
 ## Run every test: unit tests (student notebooks included), every chapter under nbval,
 ## the strict book build, the site in a real browser offline, and the PDF.
 test: setup-browser
-	$(PY) -m pytest tests --hypothesis-profile=ci -q
-	$(PY) -m pytest chapters -q
+	@mkdir -p _build/test-reports
+	$(PY) -m pytest tests --hypothesis-profile=ci -q --junitxml=_build/test-reports/unit.xml
+	$(PY) -m pytest chapters -q --junitxml=_build/test-reports/chapters.xml
 	$(JB) build . -W -n --keep-going
 	$(MAKE) --no-print-directory site-test
 	$(MAKE) --no-print-directory pdf
+	@$(PY) scripts/test_summary.py _build/test-reports/unit.xml _build/test-reports/chapters.xml
 
 ## Every page of _build/html in chromium, with loopback as the only network.
 site-test: setup-browser
