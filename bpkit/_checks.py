@@ -1,14 +1,27 @@
 """Input checks shared by every bpkit piece.
 
 Each check raises a ``TypeError`` or ``ValueError`` whose message starts with the
-name of the thing that received the bad input (``who``: a string, or the object itself,
-whose ``repr`` is then formatted only if there is an error), says what it got and what it
-expected, so that a learner never has to read a numpy traceback from deep inside.
+name of the thing that received the bad input, says what it got and what it expected, so
+that a learner never has to read a numpy traceback from deep inside.
+
+``who`` is a string, an object (``Dense(3->4)``) or a bound method (``Dense(3->4).backward``).
+Objects and methods are turned into text only when there is an error: the checks run on
+every call, so the common case must cost next to nothing.
 """
 
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def name(who):
+    """The text for ``who`` in a message: ``repr`` of an object, ``"Dense(3->4).backward"`` for a bound method."""
+    if isinstance(who, str):
+        return who
+    owner = getattr(who, "__self__", None)
+    if owner is not None and hasattr(who, "__name__"):
+        return f"{owner!r}.{who.__name__}"
+    return repr(who)
 
 
 def as_float_array(x, who, what="input"):
@@ -24,7 +37,7 @@ def as_float_array(x, who, what="input"):
             hint = "convert it with .astype(np.float64)"
         else:
             hint = "pass a float32 or float64 numpy array"
-        raise TypeError(f"{who} got {what} with dtype {arr.dtype}: expected float32 or float64 ({hint})")
+        raise TypeError(f"{name(who)} got {what} with dtype {arr.dtype}: expected float32 or float64 ({hint})")
     return arr
 
 
@@ -34,7 +47,7 @@ def check_finite(arr, who, what="input"):
         bad = np.argwhere(~np.isfinite(arr))
         first = tuple(int(i) for i in bad[0])
         raise ValueError(
-            f"{who} got {what} with {len(bad)} non-finite value(s) (NaN or inf); "
+            f"{name(who)} got {what} with {len(bad)} non-finite value(s) (NaN or inf); "
             f"the first is {arr[first]} at index {first}"
         )
 
@@ -46,11 +59,11 @@ def check_2d(arr, who, what="input", width=None):
         hint = ""
         if arr.ndim == 1:
             hint = "; for one example use x.reshape(1, -1), for one feature x.reshape(-1, 1)"
-        raise ValueError(f"{who} got {arr.ndim}-D {what} of shape {arr.shape}: expected a 2-D array {expected}{hint}")
+        raise ValueError(f"{name(who)} got {arr.ndim}-D {what} of shape {arr.shape}: expected a 2-D array {expected}{hint}")
     if width is not None and arr.shape[1] != width:
-        raise ValueError(f"{who} got {what} of shape {arr.shape}: expected {expected}")
+        raise ValueError(f"{name(who)} got {what} of shape {arr.shape}: expected {expected}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{who} got an empty batch ({what} of shape {arr.shape})")
+        raise ValueError(f"{name(who)} got an empty batch ({what} of shape {arr.shape})")
 
 
 def batch_input(x, who, width=None, what="input"):

@@ -120,14 +120,20 @@ class Activation:
         self.f, self.f_prime = ACTIVATIONS[name]
         self.kwargs = {"alpha": alpha} if name == "leaky_relu" else {}
         self.cache = None
+        self.check_input = True
 
     def __repr__(self):
         return f"Activation({self.name!r})"
 
     def forward(self, z, cache=True):
-        """Return ``f(z)``; remember ``z`` for backward unless ``cache=False``."""
-        z = as_float_array(z, self)
-        check_finite(z, self)
+        """Return ``f(z)``; remember ``z`` for backward unless ``cache=False``.
+
+        ``z`` is checked first (float, finite) unless ``check_input`` is false (``MLP`` sets it:
+        there ``z`` comes from the ``Dense`` layer before).
+        """
+        if self.check_input:
+            z = as_float_array(z, self)
+            check_finite(z, self)
         if cache:
             self.cache = z
         return self.f(z, **self.kwargs)
@@ -137,7 +143,7 @@ class Activation:
         if self.cache is None:
             raise RuntimeError(f"{self!r}.backward called before forward: run forward(z) first")
         z = self.cache
-        grad_a = as_float_array(grad_a, f"{self!r}.backward", "grad_a")
+        grad_a = as_float_array(grad_a, self.backward, "grad_a")
         if grad_a.shape != z.shape:
             raise ValueError(
                 f"{self!r}.backward got grad_a of shape {grad_a.shape}: expected {z.shape}, the shape of the last forward input"

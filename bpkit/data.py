@@ -15,7 +15,8 @@ def _check_rng(rng, who):
         raise TypeError(f"{who} needs rng=np.random.default_rng(seed), got {type(rng).__name__}")
 
 
-def _check_pair(X, y, who):
+def check_pair(X, y, who):
+    """Return ``X, y`` as arrays with one row per example and the same number of rows, or raise naming ``who``."""
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(f"{who} needs arrays with one row per example, got X of shape {X.shape} and y of shape {y.shape}")
@@ -39,7 +40,7 @@ def minibatches(X, y, batch_size, rng, shuffle=True, drop_last=False):
     Returns:
         an iterator of ``(X_batch, y_batch)``, shapes ``(B, n_0)`` and ``(B, ...)``.
     """
-    X, y = _check_pair(X, y, "minibatches")
+    X, y = check_pair(X, y, "minibatches")
     n = len(X)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
         raise ValueError(f"minibatches got batch_size={batch_size!r} for {n} examples: expected an integer from 1 to {n}")
@@ -65,7 +66,7 @@ def train_test_split(X, y, test_fraction, rng):
     Returns:
         ``X_train, X_test, y_train, y_test`` (scikit-learn's order); both parts are non-empty.
     """
-    X, y = _check_pair(X, y, "train_test_split")
+    X, y = check_pair(X, y, "train_test_split")
     _check_rng(rng, "train_test_split")
     n = len(X)
     n_test = round(float(test_fraction) * n) if 0 < test_fraction < 1 else 0

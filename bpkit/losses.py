@@ -35,7 +35,7 @@ class Loss:
         return self.forward(y_hat, y)
 
     def _check_pair(self, y_hat, y):
-        y_hat = batch_input(y_hat, repr(self), what="predictions y_hat")
+        y_hat = batch_input(y_hat, self, what="predictions y_hat")
         y = np.asarray(y)
         if y.shape[:1] != y_hat.shape[:1]:
             raise ValueError(
@@ -44,14 +44,15 @@ class Loss:
             )
         return y_hat, y
 
-    def _float_targets(self, y, y_hat):
-        y = as_float_array(y, repr(self), "targets y")
+    def _float_targets(self, y, y_hat, finite=True):
+        y = as_float_array(y, self, "targets y")
         if y.shape != y_hat.shape:
             hint = ""
             if y.ndim == 1 and y_hat.shape == (y.shape[0], 1):
                 hint = " (use y.reshape(-1, 1): a 1-D y would broadcast to (N, N))"
             raise ValueError(f"{self!r} got targets y of shape {y.shape} for y_hat of shape {y_hat.shape}: expected the same shape{hint}")
-        check_finite(y, repr(self), "targets y")
+        if finite:
+            check_finite(y, self, "targets y")
         return y.astype(y_hat.dtype, copy=False)
 
     def backward(self):
@@ -101,9 +102,9 @@ class BCEWithLogits(Loss):
 
     def forward(self, y_hat, y):
         z, y = self._check_pair(y_hat, y)
-        y = self._float_targets(y, z)
-        if y.min() < 0 or y.max() > 1:
-            i = tuple(int(v) for v in np.argwhere((y < 0) | (y > 1))[0])
+        y = self._float_targets(y, z, finite=False)  # the range check refuses NaN and inf as well
+        if not (y.min() >= 0 and y.max() <= 1):
+            i = tuple(int(v) for v in np.argwhere(~((y >= 0) & (y <= 1)))[0])
             raise ValueError(f"{self!r} got target {y[i]} at index {i}: binary targets must lie in [0, 1]")
         self.cache = (z, y)
         return float(np.sum(np.logaddexp(0, z) - y * z) / z.shape[0])
@@ -139,8 +140,8 @@ class SoftmaxCrossEntropy(Loss):
         if y.ndim == 1:
             if y.dtype.kind not in "iu":
                 raise TypeError(f"{self!r} got 1-D labels with dtype {y.dtype}: expected integer class indices 0..{c - 1}")
-            bad = np.flatnonzero((y < 0) | (y >= c))
-            if bad.size:
+            if y.min() < 0 or y.max() >= c:
+                bad = np.flatnonzero((y < 0) | (y >= c))
                 raise ValueError(f"{self!r} got label {y[bad[0]]} at index {bad[0]}: expected 0..{c - 1} for {c} classes")
             Y = np.zeros_like(z)
             Y[np.arange(n), y] = 1

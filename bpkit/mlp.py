@@ -28,6 +28,10 @@ class MLP:
         init: ``"auto"`` (He for ReLU-like layers, Xavier otherwise), ``"xavier"``,
             ``"he"`` or a standard deviation.
         dtype: ``np.float64`` or ``np.float32`` for every parameter.
+
+    The first layer checks the input ``X`` (float, ``(N, n_0)``, finite); the later layers skip
+    that check (``check_input = False``), because each of their inputs is computed by the layer
+    before from arrays already checked. The loss checks the network's output.
     """
 
     def __init__(self, sizes, activation="relu", output_activation="identity", *, rng, init="auto", dtype=np.float64):
@@ -46,6 +50,8 @@ class MLP:
             self.layers.append(Dense(n_in, n_out, rng=rng, init=layer_init, dtype=dtype, name=l))
             if act != "identity":
                 self.layers.append(Activation(act))
+        for layer in self.layers[1:]:
+            layer.check_input = False  # its input is computed by the layer before, from a checked X
 
     def __repr__(self):
         return "MLP(" + ", ".join(repr(layer) for layer in self.layers) + ")"

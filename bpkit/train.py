@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from .data import minibatches
+from .data import check_pair, minibatches
 from .optim import clip_grad_norm
 
 
@@ -141,28 +141,48 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_
         progress: ``True`` shows a tqdm bar on stderr. Default ``False``: ``fit`` prints
             nothing, so stored notebook outputs never contain timings.
     Returns:
-        a ``History``. The gradients are zeroed before the first step.
+        a ``History``. The gradients are zeroed before the first step. The first epoch checks every
+        row of ``X`` (and ``X_val``) as it goes; later epochs, which see the same rows, skip that check.
     Raises:
         FloatingPointError: the loss or the weights stopped being finite (names epoch and step).
     """
     _check_fit_args(epochs, accumulate, metric, clip_norm, X_val, y_val, rng)
+    X, y = check_pair(X, y, "fit")
     history = History(metric, X_val is not None)
     epoch_iter, bar = _progress_bar(epochs, progress)
     optimizer.zero_grad()
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
-        for epoch in epoch_iter:
-            lr, sums = optimizer.lr, _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng,
-                                                  metric, accumulate, clip_norm)
-            n = len(X)
-            row = {"epoch": epoch, "lr": lr, "train_loss": sums[0] / n, "train_acc": sums[1] / n}
-            if X_val is not None:
-                row["val_loss"], row["val_acc"] = evaluate(model, loss, X_val, y_val, metric)
-            history.record(**row)
-            if bar is not None:
-                bar.set_postfix(loss=f"{row['train_loss']:.4f}")
-            if schedule is not None:
-                schedule.step()
+    first = _input_layer(model)
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            for epoch in epoch_iter:
+                lr, sums = optimizer.lr, _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng,
+                                                      metric, accumulate, clip_norm)
+                n = len(X)
+                row = {"epoch": epoch, "lr": lr, "train_loss": sums[0] / n, "train_acc": sums[1] / n}
+                if X_val is not None:
+                    row["val_loss"], row["val_acc"] = evaluate(model, loss, X_val, y_val, metric)
+                history.record(**row)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{row['train_loss']:.4f}")
+                if schedule is not None:
+                    schedule.step()
+                if first is not None:
+                    first.check_input = False  # every row of X and X_val has now been checked once
+    finally:
+        if first is not None:
+            first.check_input = True
     return history
+
+
+def _input_layer(model):
+    """The model's first layer if it checks its input (``check_input``), else ``None``.
+
+    ``fit`` leaves that check on for the first epoch, which passes every row of ``X`` (and ``X_val``)
+    through it, and turns it off for the later epochs, which see the same rows again.
+    """
+    layers = getattr(model, "layers", None)
+    first = layers[0] if layers else None
+    return first if getattr(first, "check_input", False) else None
 
 
 def _group_size(step, accumulate, batch_size, n):
@@ -174,8 +194,10 @@ def _group_size(step, accumulate, batch_size, n):
 def _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng, metric, accumulate, clip_norm):
     """One pass over the data; returns (sum of loss x batch size, number correct)."""
     total_loss, correct, step = 0.0, 0.0, 0
-    full_batch = isinstance(batch_size, (int, np.integer)) and batch_size == len(X)
-    batches = minibatches(X, y, batch_size, rng, shuffle=not full_batch)  # checks batch_size
+    if isinstance(batch_size, (int, np.integer)) and batch_size == len(X):
+        batches = [(X, y)]  # one full batch: row order cannot change its gradient
+    else:
+        batches = minibatches(X, y, batch_size, rng)  # also checks batch_size
     n_batches = math.ceil(len(X) / batch_size)
     for step, (X_batch, y_batch) in enumerate(batches, start=1):
         try:

@@ -326,6 +326,15 @@ def test_bce_target_outside_unit_interval(bad, index):
         bk.BCEWithLogits().forward(np.zeros((3, 1)), y)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("cls", [bk.MSE, bk.BCEWithLogits])
+def test_non_finite_targets_are_named_with_their_index(cls, bad):
+    y = np.array([[0.0], [1.0], [0.5]])
+    y[2, 0] = bad
+    with pytest.raises(ValueError, match=rf"{cls.__name__}\(\) got (targets y with 1 non-finite value.*|target {bad} )at index \(2, 0\)"):
+        cls().forward(np.zeros((3, 1)), y)
+
+
 @pytest.mark.parametrize("labels, bad, index", [([0, 3, 1], 3, 1), ([0, 1, -1], -1, 2)])
 def test_softmax_label_out_of_range(labels, bad, index):
     with pytest.raises(ValueError, match=rf"label {bad} at index {index}: expected 0\.\.2 for 3 classes"):

@@ -310,6 +310,36 @@ def test_input_width_wrong_names_the_first_dense_layer():
             method(np.zeros((5, 2)))
 
 
+def test_only_the_first_layer_checks_its_input_and_a_nan_in_x_is_named_there():
+    model = bk.MLP([3, 4, 4, 2], "relu", rng=np.random.default_rng(0))
+    assert [layer.check_input for layer in model.layers] == [True] + [False] * 4
+    X = np.zeros((5, 3))
+    X[4, 2] = np.nan
+    for method in (model.forward, model.predict):
+        with pytest.raises(ValueError, match=re.escape("Dense(3->4) got input with 1 non-finite value(s) (NaN or inf); the first is nan at index (4, 2)")):
+            method(X)
+
+
+def test_non_finite_weights_are_caught_by_the_loss_on_the_output():
+    model = bk.MLP([3, 4, 2], "relu", rng=np.random.default_rng(0))
+    model.layers[2].W.value[1, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        y_hat = model.forward(np.ones((5, 3)))
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy\(\) got predictions y_hat with \d+ non-finite value"):
+        bk.SoftmaxCrossEntropy().forward(y_hat, np.zeros(5, dtype=int))
+
+
+def test_a_layer_used_on_its_own_checks_its_input_unless_told_not_to():
+    dense, act = bk.Dense(3, 2, rng=np.random.default_rng(0)), bk.Activation("relu")
+    X = np.full((2, 3), np.nan)
+    for layer in (dense, act):
+        with pytest.raises(ValueError, match="non-finite"):
+            layer.forward(X)
+        layer.check_input = False
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(act.forward(dense.forward(X))).all()
+
+
 def test_backward_before_forward():
     model = bk.MLP([3, 4, 2], "relu", rng=np.random.default_rng(0))
     with pytest.raises(RuntimeError, match=re.escape("Dense(4->2).backward called before forward")):

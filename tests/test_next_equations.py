@@ -383,7 +383,10 @@ def test_eq_next_bn_backward_matches_torch_autograd(N, n, seed):
     gamma_t, beta_t = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
     y_t = torch.nn.functional.batch_norm(x_t, None, None, gamma_t, beta_t, training=True, eps=1e-5)
     (y_t * torch.tensor(g)).sum().backward()
-    assert bk.rel_error(grad_x, x_t.grad.numpy()) < 1e-9
+    # dL/dx is a difference of terms of size |gamma g / std|; with N = 2 they cancel to about eps/var
+    # and what is left is round-off, so the error is measured against the size of the terms
+    scale = np.abs(gamma / std * g).max()
+    assert np.abs(grad_x - x_t.grad.numpy()).max() <= 1e-9 * scale
     assert bk.rel_error((g * x_hat).sum(axis=0), gamma_t.grad.numpy()) < 1e-10
     assert bk.rel_error(g.sum(axis=0), beta_t.grad.numpy()) < 1e-12
     assert np.allclose(grad_x.sum(axis=0), 0, atol=1e-9 * max(1.0, np.abs(grad_x).max()))

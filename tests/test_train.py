@@ -209,6 +209,29 @@ def test_shape_errors_are_not_reported_as_divergence(rng):
                   epochs=1, batch_size=10, rng=rng)
 
 
+def test_every_row_of_x_is_checked_in_the_first_epoch(rng):
+    model, X, y, rng = moons_model(6, n=50)
+    X = X.copy()
+    X[47, 1] = np.nan  # in whichever minibatch the shuffle puts it
+    with pytest.raises(ValueError, match=r"Dense\(2->16\) got input with 1 non-finite value"):
+        train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
+                  epochs=3, batch_size=10, rng=rng)
+    assert model.layers[0].check_input  # switched back on after the error
+
+
+def test_the_input_check_is_skipped_only_after_the_first_epoch_and_only_inside_fit(rng, monkeypatch):
+    model, X, y, rng = moons_model(7, n=40)
+    first, seen = model.layers[0], []
+    forward = first.forward
+    monkeypatch.setattr(first, "forward", lambda a, cache=True: seen.append(first.check_input) or forward(a, cache))
+    X_val, y_val = X[:8], y[:8]
+    train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
+              epochs=3, batch_size=10, rng=rng, X_val=X_val, y_val=y_val)
+    # epoch 1: 4 training batches and the validation set, all checked; epochs 2 and 3: none checked
+    assert seen == [True] * 5 + [False] * 10
+    assert first.check_input and not any(layer.check_input for layer in model.layers[1:])
+
+
 @pytest.mark.parametrize("batch_size", [500, 101, 0, -3, 12.5])
 def test_batch_size_larger_than_the_data_or_not_positive(batch_size):
     model, X, y, rng = moons_model(6, n=100)
