@@ -31,7 +31,7 @@ def sigmoid(z):
     for $z < 0$ the equal form $e^{z}/(1+e^{z})$.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(z >= 0, 1, e) / (1 + e)
 
 
 def sigmoid_prime(z):
