@@ -16,21 +16,50 @@ class Parameter:
 
     Attributes:
         value: the array itself (updated in place by optimizers).
-        grad: $\\partial L/\\partial$ ``value``, same shape and dtype; backward *adds* to it,
-            ``zero_grad`` resets it.
+        grad: $\\partial L/\\partial$ ``value``, same shape and dtype; backward *adds* to it
+            (``accumulate``), ``zero_grad`` resets it to zeros.
         name: for messages and reports, e.g. ``"W1"``.
+
+    ``zero_grad`` only marks the gradient as zero. The next ``accumulate`` then writes its product
+    straight into the array, with no pass that writes zeros and no pass that adds to them; reading
+    ``grad`` before that fills the zeros in. So ``grad`` always reads as the sum of what was added
+    since the last ``zero_grad`` (PyTorch's ``zero_grad(set_to_none=True)`` saves the same work).
     """
 
     def __init__(self, value, name="param"):
         self.value = value
-        self.grad = np.zeros_like(value)
+        self._grad = np.zeros_like(value)
+        self._zeroed = True  # True after zero_grad (and at the start): _grad counts as zeros, whatever it holds
         self.name = name
 
     def __repr__(self):
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
 
+    @property
+    def grad(self):
+        if self._zeroed:
+            self._grad.fill(0)
+            self._zeroed = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, g):
+        self._grad, self._zeroed = g, False
+
     def zero_grad(self):
-        self.grad[...] = 0
+        self._zeroed = True
+
+    def accumulate(self, A, B):
+        r"""``grad += A @ B``: how a layer adds its share of the gradient.
+
+        Right after ``zero_grad`` the product is written into ``grad`` (``np.matmul(A, B, out=grad)``);
+        otherwise it is added. Both give the same numbers; the first saves two passes over ``grad``.
+        """
+        if self._zeroed:
+            np.matmul(A, B, out=self._grad)
+            self._zeroed = False
+        else:
+            self._grad += A @ B
 
 
 def init_std(n_in, n_out, init):
@@ -115,6 +144,6 @@ class Dense:
                 f"{self!r}.backward got delta of shape {delta.shape}: expected {(a_prev.shape[0], self.n_out)} "
                 f"(batch of the last forward, n_out)"
             )
-        self.W.grad += a_prev.T @ delta
-        self.b.grad += np.ones(len(delta), dtype=delta.dtype) @ delta
+        self.W.accumulate(a_prev.T, delta)                                # W.grad += a_prev^T delta
+        self.b.accumulate(np.ones(len(delta), dtype=delta.dtype), delta)  # b.grad += 1^T delta
         return delta @ self.W.value.T if input_grad else None

@@ -120,6 +120,9 @@ class SoftmaxCrossEntropy(Loss):
     ``log_softmax`` (stable). Gradient: $\partial L/\partial z = (p - Y)/N$, where $Y$ is
     the one-hot (or probability) target matrix.
 
+    With integer labels the one-hot $Y$ is never built: $\ell_n = -\log p_{n, y_n}$ picks one entry
+    per row, and $p - Y$ subtracts 1 from that entry.
+
     Args (forward):
         y_hat: logits, shape ``(N, C)``.
         y: integer class labels of shape ``(N,)`` in ``0..C-1``, or a one-hot /
@@ -130,12 +133,15 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, y_hat, y):
         z, y = self._check_pair(y_hat, y)
-        Y = self._target_matrix(y, z)
+        y = self._check_targets(y, z)
         logp = log_softmax(z)
-        self.cache = (logp, Y)
-        return float(-np.sum(Y * logp) / z.shape[0])
+        self.cache = (logp, y)
+        if y.ndim == 1:  # labels: the entry of the true class in each row
+            return float(-logp[np.arange(len(y)), y].sum() / len(y))
+        return float(-np.sum(y * logp) / z.shape[0])
 
-    def _target_matrix(self, y, z):
+    def _check_targets(self, y, z):
+        """Integer labels ``(N,)`` in ``0..C-1``, or a ``(N, C)`` matrix of probability rows (returned as floats)."""
         n, c = z.shape
         if y.ndim == 1:
             if y.dtype.kind not in "iu":
@@ -143,13 +149,17 @@ class SoftmaxCrossEntropy(Loss):
             if y.min() < 0 or y.max() >= c:
                 bad = np.flatnonzero((y < 0) | (y >= c))
                 raise ValueError(f"{self!r} got label {y[bad[0]]} at index {bad[0]}: expected 0..{c - 1} for {c} classes")
-            Y = np.zeros_like(z)
-            Y[np.arange(n), y] = 1
-            return Y
+            return y
         Y = self._float_targets(y, z)
         if Y.min() < 0 or not np.allclose(Y.sum(axis=1), 1, atol=1e-6):
             raise ValueError(f"{self!r} got a target matrix of shape {Y.shape} whose rows are not probability vectors (non-negative, summing to 1)")
         return Y
 
-    def _grad(self, logp, Y):
-        return (np.exp(logp) - Y) / logp.shape[0]
+    def _grad(self, logp, y):
+        p = np.exp(logp)
+        if y.ndim == 1:
+            p[np.arange(len(y)), y] -= 1  # p - Y for the one-hot Y of the labels
+        else:
+            p -= y
+        p /= len(p)
+        return p

@@ -71,7 +71,7 @@ class Optimizer:
 
     def zero_grad(self):
         for p in self.params:
-            p.grad.fill(0)
+            p.zero_grad()
 
     def step(self):
         """Increment ``t``, then update every parameter in place from its ``.grad``."""

@@ -2,7 +2,8 @@
 
 Hypothesis examples per gradient property:
 - test_backward_passes_check_layer: 40 examples (input, W and b gradients each);
-- test_gradients_accumulate_and_zero_grad_resets: 20 examples.
+- test_gradients_accumulate_and_zero_grad_resets: 20 examples;
+- test_backward_after_zero_grad_gives_exactly_the_new_gradient: 20 examples.
 test_forward_is_affine runs 30 examples.
 """
 
@@ -83,8 +84,59 @@ def test_gradients_accumulate_and_zero_grad_resets(case):
     np.testing.assert_allclose(layer.b.grad, d1.sum(axis=0) + d2.sum(axis=0), rtol=1e-12, atol=1e-12)
     for p, grad in ((layer.W, W_grad), (layer.b, b_grad)):
         p.zero_grad()
-        assert p.grad is grad  # reset in place: an optimizer holding the array sees it
+        assert p.grad is grad  # reset in place: the same array is kept
         assert not p.grad.any()
+
+
+@settings(max_examples=20)
+@given(layer_cases)
+def test_backward_after_zero_grad_gives_exactly_the_new_gradient(case):
+    """zero_grad only marks the gradient; the next backward writes over the old numbers in place."""
+    N, n_in, n_out, seed = case
+    rng = np.random.default_rng(seed)
+    layer = dense_with_random_bias(n_in, n_out, rng)
+    W_grad = layer.W.grad
+    for _ in range(2):  # the second round starts from a gradient full of old numbers
+        X, d = rng.normal(size=(N, n_in)), rng.normal(size=(N, n_out))
+        for p in layer.parameters():
+            p.zero_grad()
+        layer.forward(X)
+        layer.backward(d)
+        assert layer.W.grad is W_grad  # the same array: nothing holding it is left behind
+        np.testing.assert_array_equal(layer.W.grad, X.T @ d)
+        np.testing.assert_allclose(layer.b.grad, d.sum(axis=0), rtol=1e-12, atol=1e-12)
+
+
+def test_zero_grad_reads_as_zeros_until_something_is_added():
+    p = bk.Parameter(np.arange(6.0).reshape(2, 3), "W")
+    A, B = np.full((2, 4), 0.5), np.arange(12.0).reshape(4, 3)
+    p.accumulate(A, B)
+    p.accumulate(A, B)
+    np.testing.assert_allclose(p.grad, 2 * (A @ B))
+    p.zero_grad()
+    assert p.grad.shape == (2, 3) and not p.grad.any()  # read right after zero_grad: zeros
+    p.accumulate(A, B)  # added to those zeros
+    np.testing.assert_array_equal(p.grad, A @ B)
+    p.zero_grad()
+    p.grad += 1.0  # += through the attribute starts from zeros too
+    np.testing.assert_array_equal(p.grad, np.ones((2, 3)))
+    p.grad = np.full((2, 3), 7.0)  # assigned: kept, and accumulate adds to it
+    p.accumulate(A, B)
+    np.testing.assert_array_equal(p.grad, 7.0 + A @ B)
+
+
+def test_a_step_after_zero_grad_without_backward_moves_nothing():
+    rng = np.random.default_rng(5)
+    model = bk.MLP([3, 4, 2], "tanh", rng=rng)
+    loss = bk.MSE()
+    loss.forward(model.forward(rng.normal(size=(6, 3))), rng.normal(size=(6, 2)))
+    model.backward(loss.backward())  # every gradient is now non-zero
+    opt = bk.optim.SGD(model.parameters(), lr=0.1)
+    opt.zero_grad()
+    before = [p.value.copy() for p in model.parameters()]
+    opt.step()
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.value, b)
 
 
 def test_forward_without_cache_keeps_the_last_cached_input():
