@@ -441,9 +441,14 @@ def step_pieces(model, loss, opt, X_batch, y_batch, reps):
     layers = list(reversed(model.layers))
     for k, layer in enumerate(layers):
         g, first = grads[-1], k == len(layers) - 1
-        pieces[f"backward {layer!r}"] = pieces.get(f"backward {layer!r}", 0) + _median_us(
-            lambda: layer.backward(g, input_grad=False) if first else layer.backward(g), reps)
-        grads.append(None if first else layer.backward(g))
+
+        def backward():  # as in training: the gradients were zeroed after the last step
+            for p in getattr(layer, "parameters", list)():
+                p.zero_grad()
+            return layer.backward(g, input_grad=False) if first else layer.backward(g)
+
+        pieces[f"backward {layer!r}"] = pieces.get(f"backward {layer!r}", 0) + _median_us(backward, reps)
+        grads.append(backward())
     pieces["optimizer step (SGD)"] = _median_us(opt.step, reps)
     pieces["zero_grad"] = _median_us(opt.zero_grad, reps)
     detail = {"input check of the first layer (batch_input)": checks,
@@ -456,6 +461,15 @@ def step_pieces(model, loss, opt, X_batch, y_batch, reps):
         detail[f"bias gradient of a {widest.shape} delta as 1^T delta (bpkit)"] = _median_us(
             lambda: np.ones(len(widest), dtype=widest.dtype) @ widest, reps)
         detail["same, as delta.sum(axis=0)"] = _median_us(lambda: widest.sum(axis=0), reps)
+    W, a, d = layers[-1].W, inputs[0], grads[-2]  # the first layer: its weight gradient is the largest
+
+    def eager():
+        W.grad.fill(0)
+        W.grad += a.T @ d
+
+    detail[f"weight gradient {W.value.shape} after zero_grad, written into .grad (bpkit)"] = _median_us(
+        lambda: (W.zero_grad(), W.accumulate(a.T, d)), reps)
+    detail["same, with zeros written first and the product added (grad.fill(0); grad += a.T @ delta)"] = _median_us(eager, reps)
     return {"pieces_us": pieces, "detail_us": detail, "sum_us": sum(pieces.values())}
 
 
@@ -473,13 +487,6 @@ def worker_profile(data, seed, reps=200):
     model = bpkit_model(params, np.float32)
     idx = rng.permutation(N_SAMPLES)[:BATCH]
     mlp = step_pieces(model, bk.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=LR), X[idx], y[idx], reps)
-    z = model.predict(X[idx])
-
-    def one_hot():
-        Y = np.zeros_like(z)
-        Y[np.arange(len(z)), y[idx]] = 1
-
-    mlp["detail_us"]["one-hot target matrix built by SoftmaxCrossEntropy"] = _median_us(one_hot, reps)
     mlp["detail_us"]["batch gather X[idx], y[idx] (in fit)"] = _median_us(lambda: (X[idx], y[idx]), reps)
     Xs, ys = bk_data.load_moons(1000, 0.2, rng)
     small_model = bk.MLP([2, 10, 8, 1], "relu", rng=rng)
