@@ -55,6 +55,11 @@ class Parameter:
         Right after ``zero_grad`` the product is written into ``grad`` (``np.matmul(A, B, out=grad)``);
         otherwise it is added. Both give the same numbers; the first saves two passes over ``grad``.
         """
+        if A.shape[-1:] != B.shape[:1] or A.shape[:-1] + B.shape[1:] != self.value.shape:
+            raise ValueError(
+                f"Parameter {self.name!r} of shape {self.value.shape} cannot add A @ B for A of shape {A.shape} "
+                f"and B of shape {B.shape}: expected A (..., k) and B (k, ...) whose product has the parameter's shape"
+            )
         if self._zeroed:
             np.matmul(A, B, out=self._grad)
             self._zeroed = False

@@ -125,6 +125,14 @@ def test_zero_grad_reads_as_zeros_until_something_is_added():
     np.testing.assert_array_equal(p.grad, 7.0 + A @ B)
 
 
+@pytest.mark.parametrize("A_shape, B_shape", [((2, 5), (4, 3)), ((2, 4), (4, 5)), ((3, 4), (4, 3)), ((4,), (4, 3))])
+def test_accumulate_with_the_wrong_shapes_names_them(A_shape, B_shape):
+    p = bk.Parameter(np.zeros((2, 3)), "W1")
+    with pytest.raises(ValueError, match=re.escape(f"Parameter 'W1' of shape (2, 3) cannot add A @ B for A of shape {A_shape} and B of shape {B_shape}")):
+        p.accumulate(np.ones(A_shape), np.ones(B_shape))
+    assert not p.grad.any()
+
+
 def test_a_step_after_zero_grad_without_backward_moves_nothing():
     rng = np.random.default_rng(5)
     model = bk.MLP([3, 4, 2], "tanh", rng=rng)
