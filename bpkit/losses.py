@@ -142,7 +142,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def _check_targets(self, y, z):
         """Integer labels ``(N,)`` in ``0..C-1``, or a ``(N, C)`` matrix of probability rows (returned as floats)."""
-        n, c = z.shape
+        c = z.shape[1]
         if y.ndim == 1:
             if y.dtype.kind not in "iu":
                 raise TypeError(f"{self!r} got 1-D labels with dtype {y.dtype}: expected integer class indices 0..{c - 1}")
