@@ -22,13 +22,13 @@ Cases:
    2 input gradients; the first layer's input gradient is never needed), 469 steps of them,
    with numpy alone, in the same round robin. Efficiency = samples/s / GEMM-only samples/s,
    which is the real GEMM FLOP/s achieved over numpy's own GEMM FLOP/s.
-   1b. The same case paired in one process, at 1 thread: short runs of 50 batches alternate, 60 rounds,
+2b. Cases 1 and 2 paired in one process, at 1 thread: short runs of 50 batches alternate, 60 rounds,
    in an order that rotates each round; bpkit, the numpy reference and the GEMMs alone share one
    process (no torch), bpkit and PyTorch share another. Each ratio is taken within one round, so
    a slow moment of the shared machine hits both of its sides, and the table gives the median and
    quartiles over the rounds. The one-epoch figures of separate processes move by up to 25% from
-   round to round; these paired ratios move much less, which makes them the better test of a
-   target. (A separate process per implementation is still what a user runs, so both are shown.)
+   round to round; a ratio within one round is spared most of that drift. (A separate process per
+   implementation is still what a user runs, so both are shown.)
 3. Small regime: make_moons(1000), 2-10-8-1 ReLU, BCE with logits, float64, 1000 full-batch
    epochs of SGD, 1 thread: bpkit (``fit``) against PyTorch and a hand-written numpy loop, plus
    two controls that run bpkit in a process that has imported torch (see the note below).
@@ -384,7 +384,7 @@ def worker_small(impl, seed):
 
 
 def worker_paired(data, seed, with_torch, rounds=PAIRED_ROUNDS, steps=PAIRED_STEPS):
-    """Case 1b: short runs of ``steps`` batches, alternating in ONE process, ``rounds`` times; ratios per round.
+    """Case 2b: short runs of ``steps`` batches, alternating in ONE process, ``rounds`` times; ratios per round.
 
     Without torch: bpkit, the numpy reference and the GEMMs alone (the GEMM share). With torch: bpkit and
     PyTorch. Each round times every implementation once, in an order that rotates from round to round;
@@ -392,11 +392,11 @@ def worker_paired(data, seed, with_torch, rounds=PAIRED_ROUNDS, steps=PAIRED_STE
     """
     import numpy as np
 
-    X, y, params = load_data(data)
-    rng = np.random.default_rng(seed)
     import bpkit as bk
     from bpkit import optim
 
+    X, y, params = load_data(data)
+    rng = np.random.default_rng(seed)
     model = bpkit_model(params, np.float32)
     loss, opt = bk.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=LR)
     runs = {"bpkit": lambda: bpkit_epoch(model, loss, opt, X, y, rng, steps)}
