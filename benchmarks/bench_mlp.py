@@ -172,6 +172,28 @@ def torch_epoch(model, opt, X, y, gen, batches=None):
     return n
 
 
+def bpkit_trainer(X, y, params, rng):
+    """``run(batches=None)``: one epoch (or its first ``batches`` batches) of a bpkit float32 copy of ``params``, SGD."""
+    import numpy as np
+
+    import bpkit as bk
+    from bpkit import optim
+
+    model = bpkit_model(params, np.float32)
+    loss, opt = bk.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=LR)
+    return lambda batches=None: bpkit_epoch(model, loss, opt, X, y, rng, batches)
+
+
+def torch_trainer(X, y, params, threads, seed):
+    """The same for PyTorch: a float32 ``nn.Sequential`` copy of ``params``, ``optim.SGD``, shuffles seeded by ``seed``."""
+    import torch
+
+    torch.set_num_threads(threads)
+    twin, gen = torch_model(params, torch.float32), torch.Generator().manual_seed(seed)
+    opt, X_t, y_t = torch.optim.SGD(twin.parameters(), lr=LR), torch.from_numpy(X), torch.from_numpy(y)
+    return lambda batches=None: torch_epoch(twin, opt, X_t, y_t, gen, batches)
+
+
 def numpy_epoch(params, X, y, rng, batches=None):
     """The reference: the same algorithm by hand (loss value included), no checks, no unused first-layer grad_X."""
     import numpy as np
@@ -291,19 +313,9 @@ def worker_mlp(impl, threads, data, seed, rnd):
     X, y, params = load_data(data)
     rng = np.random.default_rng([seed, rnd])
     if impl == "bpkit":
-        import bpkit as bk
-        from bpkit import optim
-
-        model = bpkit_model(params, np.float32)
-        loss, opt = bk.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=LR)
-        run = lambda batches=None: bpkit_epoch(model, loss, opt, X, y, rng, batches)  # noqa: E731
+        run = bpkit_trainer(X, y, params, rng)
     elif impl == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        twin, gen = torch_model(params, torch.float32), torch.Generator().manual_seed(1000 * seed + rnd)
-        opt_t, X_t, y_t = torch.optim.SGD(twin.parameters(), lr=LR), torch.from_numpy(X), torch.from_numpy(y)
-        run = lambda batches=None: torch_epoch(twin, opt_t, X_t, y_t, gen, batches)  # noqa: E731
+        run = torch_trainer(X, y, params, threads, 1000 * seed + rnd)
     elif impl == "numpy":
         run = lambda batches=None: numpy_epoch(params, X, y, rng, batches)  # noqa: E731
     elif impl == "per_sample":
@@ -392,32 +404,22 @@ def worker_paired(data, seed, with_torch, rounds=PAIRED_ROUNDS, steps=PAIRED_STE
     """
     import numpy as np
 
-    import bpkit as bk
-    from bpkit import optim
-
     X, y, params = load_data(data)
     rng = np.random.default_rng(seed)
-    model = bpkit_model(params, np.float32)
-    loss, opt = bk.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=LR)
-    runs = {"bpkit": lambda: bpkit_epoch(model, loss, opt, X, y, rng, steps)}
+    runs = {"bpkit": bpkit_trainer(X, y, params, rng)}
     if with_torch:
-        import torch
-
-        torch.set_num_threads(1)
-        twin, gen = torch_model(params, torch.float32), torch.Generator().manual_seed(seed)
-        opt_t, X_t, y_t = torch.optim.SGD(twin.parameters(), lr=LR), torch.from_numpy(X), torch.from_numpy(y)
-        runs["torch"] = lambda: torch_epoch(twin, opt_t, X_t, y_t, gen, steps)
+        runs["torch"] = torch_trainer(X, y, params, 1, seed)
     else:
         mine, products = [p.copy() for p in params], gemm_products(np.float32)
-        runs["numpy"] = lambda: numpy_epoch(mine, X, y, rng, steps)
-        runs["gemm"] = lambda: gemm_epoch(products, steps)
+        runs["numpy"] = lambda batches: numpy_epoch(mine, X, y, rng, batches)
+        runs["gemm"] = lambda batches: gemm_epoch(products, batches)
     for run in runs.values():
-        run()  # warm-up
+        run(steps)  # warm-up
     names, times = list(runs), {name: [] for name in runs}
     for rnd in range(rounds):
         for name in names[rnd % len(names):] + names[:rnd % len(names)]:
             start = time.perf_counter()
-            runs[name]()
+            runs[name](steps)
             times[name].append(time.perf_counter() - start)
     return {"steps": steps, "rounds": rounds, "times": times, **process_info("torch" if with_torch else "paired")}
 
@@ -558,8 +560,8 @@ def worker_memory(impl, data):
     import numpy as np
 
     if impl == "bpkit":
-        import bpkit as bk
-        from bpkit import optim, train  # noqa: F401  (everything the epoch needs, before the first reading)
+        import bpkit  # noqa: F401  (everything the epoch needs, before the first reading)
+        from bpkit import optim, train  # noqa: F401
     elif impl == "torch":
         import torch
         import torch.nn.functional  # noqa: F401
@@ -567,14 +569,9 @@ def worker_memory(impl, data):
     X, y, params = load_data(data)
     rng = np.random.default_rng(0)
     if impl == "bpkit":
-        model = bpkit_model(params, np.float32)
-        loss, opt = bk.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=LR)
-        run = lambda b=None: bpkit_epoch(model, loss, opt, X, y, rng, b)  # noqa: E731
+        run = bpkit_trainer(X, y, params, rng)
     elif impl == "torch":
-        torch.set_num_threads(1)
-        twin, gen = torch_model(params, torch.float32), torch.Generator().manual_seed(0)
-        opt_t, X_t, y_t = torch.optim.SGD(twin.parameters(), lr=LR), torch.from_numpy(X), torch.from_numpy(y)
-        run = lambda b=None: torch_epoch(twin, opt_t, X_t, y_t, gen, b)  # noqa: E731
+        run = torch_trainer(X, y, params, 1, 0)
     else:
         run = lambda b=None: numpy_epoch(params, X, y, rng, b)  # noqa: E731
     rss["with_data"] = _rss_mib()
