@@ -154,7 +154,7 @@ def bpkit_epoch(model, loss, opt, X, y, rng, batches=None):
 
     if batches is not None:
         X, y = X[:batches * BATCH], y[:batches * BATCH]
-    train.fit(model, loss, opt, X, y, epochs=1, batch_size=BATCH, rng=rng, metric=None)
+    train.fit(model, loss, opt, X, y, epochs=1, batch_size=BATCH, rng=rng, metric=None, progress=False)
     return len(X)
 
 
@@ -351,7 +351,7 @@ def worker_small(impl, seed):
     def run_bpkit(epochs):
         model = bpkit_model(params, np.float64)
         h = train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
-                      epochs=epochs, batch_size=len(X), rng=rng, metric=None)
+                      epochs=epochs, batch_size=len(X), rng=rng, metric=None, progress=False)
         final.append(h.train_loss[-1])
 
     def run_torch(epochs):

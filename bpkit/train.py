@@ -9,6 +9,7 @@ have equal size, so $k$ batches of $B$ make the same step as one batch of $kB$.
 """
 
 import math
+import os
 import sys
 
 import numpy as np
@@ -112,18 +113,35 @@ def _diverged(epoch, step, optimizer, what):
     )
 
 
+def _watched():
+    """True when a person is probably watching: a Jupyter kernel, or a terminal on stderr.
+
+    ``BPKIT_PROGRESS=0`` in the environment says no one is: the book build, the tests and
+    ``scripts/execute_chapters.py`` set it, so that stored notebook outputs never hold timings.
+    """
+    if os.environ.get("BPKIT_PROGRESS", "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":  # Jupyter
+        return True
+    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
 def _progress_bar(epochs, progress):
-    """A tqdm bar on stderr if ``progress`` is true, else a plain range (nothing is printed)."""
+    """A text tqdm bar on stderr if ``progress`` is true (or ``None`` and ``_watched()``), else a plain range."""
+    if progress is None:
+        progress = _watched()
     if not progress:
         return range(1, epochs + 1), None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the text bar: it works in a terminal and in Jupyter, with no widget library
 
     bar = tqdm(range(1, epochs + 1), desc="epochs", file=sys.stderr)
     return bar, bar
 
 
 def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_val=None,
-        metric="accuracy", accumulate=1, clip_norm=None, schedule=None, progress=False):
+        metric="accuracy", accumulate=1, clip_norm=None, schedule=None, progress=None):
     """Train ``model`` on ``(X, y)`` with minibatches and return a ``History``.
 
     Args:
@@ -138,8 +156,11 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_
             a last incomplete group at the end of an epoch still makes a step.
         clip_norm: if set, ``clip_grad_norm`` to this global norm before each step.
         schedule: a ``StepLR``/``CosineLR`` on ``optimizer``, stepped after each epoch.
-        progress: ``True`` shows a tqdm bar on stderr. Default ``False``: ``fit`` prints
-            nothing, so stored notebook outputs never contain timings.
+        progress: show a progress bar (tqdm, on stderr) with the epoch and the training loss.
+            ``None`` (the default) shows it when someone is probably watching: in Jupyter or in a
+            terminal, unless the environment sets ``BPKIT_PROGRESS=0``, as this book's build and
+            tests do so that stored notebook outputs never contain timings. ``True`` or ``False``
+            decides. Nothing else is ever printed.
     Returns:
         a ``History``. The gradients are zeroed before the first step. The first epoch checks every
         row of ``X`` (and ``X_val``) as it goes; later epochs, which see the same rows, skip that check.

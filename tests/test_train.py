@@ -1,5 +1,7 @@
 """The training loop: it learns, it records, it accumulates exactly, it stops loudly, it is quiet."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -271,16 +273,98 @@ def test_bad_fit_arguments(kwargs, message):
         train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=10, rng=1)
 
 
-def test_nothing_is_printed_without_progress(capfd):
+FIT_ARGS = dict(epochs=3, batch_size=20)
+
+
+def quick_fit(**kwargs):
     model, X, y, rng = moons_model(8, n=60)
-    train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20, rng=rng)
+    return train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, rng=rng, **FIT_ARGS, **kwargs)
+
+
+def test_nothing_is_printed_with_progress_false_even_when_watched(capfd, monkeypatch):
+    monkeypatch.setattr(train, "_watched", lambda: True)
+    quick_fit(progress=False)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
 
 
 def test_progress_bar_goes_to_stderr_only(capsys):
-    model, X, y, rng = moons_model(8, n=60)
-    train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20,
-              rng=rng, progress=True)
+    quick_fit(progress=True)
     out, err = capsys.readouterr()
-    assert out == "" and "epochs" in err and "3/3" in err
+    assert out == "" and "epochs" in err and "3/3" in err and "loss=" in err
+
+
+@pytest.mark.parametrize("watched", [True, False])
+def test_the_default_shows_a_bar_exactly_when_someone_is_watching(watched, capfd, monkeypatch):
+    monkeypatch.setattr(train, "_watched", lambda: watched)
+    quick_fit()
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("3/3" in err) == watched and (err == "") == (not watched)
+
+
+class FakeStderr:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+@pytest.mark.parametrize("env", [None, "0", "false", "1"])
+@pytest.mark.parametrize("tty", [True, False])
+def test_watched_means_a_terminal_unless_bpkit_progress_says_no(env, tty, monkeypatch):
+    if env is None:
+        monkeypatch.delenv("BPKIT_PROGRESS", raising=False)
+    else:
+        monkeypatch.setenv("BPKIT_PROGRESS", env)
+    monkeypatch.setattr("sys.stderr", FakeStderr(tty))
+    assert train._watched() == (tty and env not in ("0", "false"))
+
+
+def test_watched_in_a_jupyter_kernel(monkeypatch):
+    from types import SimpleNamespace
+
+    class ZMQInteractiveShell:  # the class name IPython's Jupyter shell has
+        pass
+
+    monkeypatch.delenv("BPKIT_PROGRESS", raising=False)
+    monkeypatch.setattr("sys.stderr", FakeStderr(False))
+    monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=ZMQInteractiveShell))
+    assert train._watched()
+    monkeypatch.setenv("BPKIT_PROGRESS", "0")
+    assert not train._watched()
+
+
+FIT_CELL = """
+import numpy as np
+import bpkit as bk
+from bpkit import data, optim, train
+rng = np.random.default_rng(0)
+X, y = data.load_moons(60, 0.1, rng)
+model = bk.MLP([2, 8, 1], "relu", rng=rng)
+history = train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20, rng=rng)
+print(len(history))
+"""
+
+
+@pytest.mark.parametrize("env", [None, "0"])
+def test_in_a_real_jupyter_kernel_a_bar_shows_unless_bpkit_progress_is_0(env, monkeypatch, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    if env is None:
+        monkeypatch.delenv("BPKIT_PROGRESS", raising=False)
+    else:
+        monkeypatch.setenv("BPKIT_PROGRESS", env)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FIT_CELL)])
+    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    streams = {}
+    for out in nb.cells[0].outputs:
+        streams[out["name"]] = streams.get(out["name"], "") + out["text"]
+    assert streams.get("stdout") == "3\n"
+    if env is None:
+        assert "epochs: 100%" in streams.get("stderr", "") and "3/3" in streams["stderr"]
+        assert "Warning" not in streams["stderr"]  # the text bar: no widget library needed, no warning
+    else:
+        assert "stderr" not in streams
