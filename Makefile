@@ -5,8 +5,6 @@ JB   := $(VENV)/bin/jupyter-book
 # Loopback is the only network inside: proves the site needs no CDN.
 OFFLINE := unshare -rn sh -c 'ip link set lo up && exec "$$@"' sh
 export PYTHONHASHSEED := 0
-# bpkit's fit shows a progress bar in Jupyter; executed chapters must store no timings.
-export BPKIT_PROGRESS := 0
 export OMP_NUM_THREADS ?= 1
 
 .PHONY: book test setup setup-browser unit nbval strict-book site-test pdf student bench clean

@@ -273,12 +273,10 @@ def test_bad_fit_arguments(kwargs, message):
         train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=10, rng=1)
 
 
-FIT_ARGS = dict(epochs=3, batch_size=20)
-
-
 def quick_fit(**kwargs):
     model, X, y, rng = moons_model(8, n=60)
-    return train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, rng=rng, **FIT_ARGS, **kwargs)
+    return train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20,
+                     rng=rng, **kwargs)
 
 
 def test_nothing_is_printed_with_progress_false_even_when_watched(capfd, monkeypatch):
