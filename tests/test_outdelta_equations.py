@@ -72,11 +72,13 @@ def test_eq_outdelta_def_each_entry_is_a_partial_derivative(seed, shape, name):
     rng = np.random.default_rng(seed)
     z, y = rng.normal(scale=2.0, size=shape), rng.normal(size=shape)
     act, mse = bk.Activation(name), bk.MSE()
-    mse.forward(act.forward(z), y)
+    value = mse.forward(act.forward(z), y)
     delta = act.backward(mse.backward())
     assert delta.shape == z.shape == shape
     numeric = numeric_delta(lambda v: mse.forward(act.forward(v, cache=False), y), z)
-    assert bk.rel_error(delta, numeric) < 1e-7
+    # a saturated tanh or sigmoid makes delta tiny; the difference quotient then resolves it only to
+    # the rounding of the loss itself, u |L| / eps
+    assert bk.rel_error(delta, numeric, roundoff_floor(value, 1e-6, 1e-7)) < 1e-7
 
 
 # --------------------------------------------------------------------------- the general form
