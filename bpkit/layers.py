@@ -6,6 +6,8 @@ shape ``(n_in, n_out)`` and $b^{(l)}$ of shape ``(n_out,)``. It is affine only: 
 activation is a separate layer, so ``Dense.backward`` receives exactly $\delta^{(l)}$.
 """
 
+import functools
+
 import numpy as np
 
 from ._checks import FLOAT_DTYPES, as_float_array, batch_input
@@ -82,6 +84,14 @@ def init_std(n_in, n_out, init):
     raise ValueError(f"unknown init {init!r}: use 'xavier', 'he' or a non-negative standard deviation")
 
 
+@functools.lru_cache(maxsize=32)
+def ones(n, dtype):
+    r"""The vector $\mathbf 1$ of ``n`` ones in ``dtype``, read-only, made once and reused (for $\mathbf 1^\top \delta$)."""
+    v = np.ones(n, dtype=dtype)
+    v.flags.writeable = False
+    return v
+
+
 class Dense:
     r"""Affine layer $z = a_{\text{prev}} W + b$.
 
@@ -149,6 +159,6 @@ class Dense:
                 f"{self!r}.backward got delta of shape {delta.shape}: expected {(a_prev.shape[0], self.n_out)} "
                 f"(batch of the last forward, n_out)"
             )
-        self.W.accumulate(a_prev.T, delta)                                # W.grad += a_prev^T delta
-        self.b.accumulate(np.ones(len(delta), dtype=delta.dtype), delta)  # b.grad += 1^T delta
+        self.W.accumulate(a_prev.T, delta)                       # W.grad += a_prev^T delta
+        self.b.accumulate(ones(len(delta), delta.dtype), delta)  # b.grad += 1^T delta
         return delta @ self.W.value.T if input_grad else None
