@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 
+from ._checks import check_finite
 from .data import check_pair, minibatches
 from .optim import clip_grad_norm
 
@@ -162,13 +163,18 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_
             tests do so that stored notebook outputs never contain timings. ``True`` or ``False``
             decides. Nothing else is ever printed.
     Returns:
-        a ``History``. The gradients are zeroed before the first step. The first epoch checks every
-        row of ``X`` (and ``X_val``) as it goes; later epochs, which see the same rows, skip that check.
+        a ``History``. The gradients are zeroed before the first step.
+
+    Before training, ``fit`` checks that every entry of ``X`` and ``X_val`` is finite, and that ``X_val``
+    has ``X``'s row shape and dtype; an error names the row and column of ``X`` itself. The model's first
+    layer checks the first minibatch as always (dtype, width) and then skips its own check, which would
+    test the finiteness of the same rows again at every step.
     Raises:
         FloatingPointError: the loss or the weights stopped being finite (names epoch and step).
     """
     _check_fit_args(epochs, accumulate, metric, clip_norm, X_val, y_val, rng)
     X, y = check_pair(X, y, "fit")
+    _check_rows(X, X_val, y_val)
     history = History(metric, X_val is not None)
     epoch_iter, bar = _progress_bar(epochs, progress)
     optimizer.zero_grad()
@@ -177,7 +183,7 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             for epoch in epoch_iter:
                 lr, sums = optimizer.lr, _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng,
-                                                      metric, accumulate, clip_norm)
+                                                      metric, accumulate, clip_norm, first)
                 n = len(X)
                 row = {"epoch": epoch, "lr": lr, "train_loss": sums[0] / n, "train_acc": sums[1] / n}
                 if X_val is not None:
@@ -187,19 +193,29 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, X_val=None, y_
                     bar.set_postfix(loss=f"{row['train_loss']:.4f}")
                 if schedule is not None:
                     schedule.step()
-                if first is not None:
-                    first.check_input = False  # every row of X and X_val has now been checked once
     finally:
         if first is not None:
             first.check_input = True
     return history
 
 
+def _check_rows(X, X_val, y_val):
+    """Every entry of ``X`` and ``X_val`` finite; ``X_val`` shaped and typed like ``X`` row for row."""
+    if X_val is not None:
+        X_val, _ = check_pair(X_val, y_val, "fit (validation data)")
+        if X_val.shape[1:] != X.shape[1:] or X_val.dtype != X.dtype:
+            raise ValueError(f"fit got X_val of shape {X_val.shape} and dtype {X_val.dtype} for X of shape {X.shape} "
+                             f"and dtype {X.dtype}: expected rows of the same shape and dtype")
+    for what, data in (("X", X), ("X_val", X_val)):
+        if data is not None and data.dtype.kind == "f":  # other dtypes: the first layer refuses them
+            check_finite(data, "fit", what)
+
+
 def _input_layer(model):
     """The model's first layer if it checks its input (``check_input``), else ``None``.
 
-    ``fit`` leaves that check on for the first epoch, which passes every row of ``X`` (and ``X_val``)
-    through it, and turns it off for the later epochs, which see the same rows again.
+    ``fit`` has checked that every entry of ``X`` is finite; after the first minibatch, whose dtype and
+    width this layer checks, it turns the layer's check off until training ends.
     """
     layers = getattr(model, "layers", None)
     first = layers[0] if layers else None
@@ -212,8 +228,11 @@ def _group_size(step, accumulate, batch_size, n):
     return min(first + accumulate * batch_size, n) - first
 
 
-def _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng, metric, accumulate, clip_norm):
-    """One pass over the data; returns (sum of loss x batch size, number correct)."""
+def _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng, metric, accumulate, clip_norm, first):
+    """One pass over the data; returns (sum of loss x batch size, number correct).
+
+    ``first``: the model's first layer (or ``None``), whose input check is turned off after the first minibatch.
+    """
     total_loss, correct, step = 0.0, 0.0, 0
     if isinstance(batch_size, (int, np.integer)) and batch_size == len(X):
         batches = [(X, y)]  # one full batch: row order cannot change its gradient
@@ -224,6 +243,8 @@ def _train_epoch(model, loss, optimizer, X, y, epoch, batch_size, rng, metric, a
         try:
             # each minibatch weighs by its share of the examples in its accumulation group
             value, y_hat = _backprop(model, loss, X_batch, y_batch, len(X_batch) / _group_size(step, accumulate, batch_size, len(X)))
+            if first is not None:
+                first.check_input = False  # it has checked dtype and width; fit checked every entry of X
             finite = math.isfinite(value)
             if finite and (step % accumulate == 0 or step == n_batches):
                 if clip_norm is not None:

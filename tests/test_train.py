@@ -211,17 +211,43 @@ def test_shape_errors_are_not_reported_as_divergence(rng):
                   epochs=1, batch_size=10, rng=rng)
 
 
-def test_every_row_of_x_is_checked_in_the_first_epoch(rng):
+def test_every_entry_of_x_is_checked_before_training_and_named_by_its_row_in_x(rng):
     model, X, y, rng = moons_model(6, n=50)
     X = X.copy()
-    X[47, 1] = np.nan  # in whichever minibatch the shuffle puts it
-    with pytest.raises(ValueError, match=r"Dense\(2->16\) got input with 1 non-finite value"):
-        train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
-                  epochs=3, batch_size=10, rng=rng)
-    assert model.layers[0].check_input  # switched back on after the error
+    X[47, 1] = np.nan
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"fit got X with 1 non-finite value\(s\) \(NaN or inf\); the first is nan at index \(47, 1\)"):
+        train.fit(model, bk.BCEWithLogits(), opt, X, y, epochs=3, batch_size=10, rng=rng)
+    assert opt.t == 0  # refused before the first step
+    assert model.layers[0].check_input
 
 
-def test_the_input_check_is_skipped_only_after_the_first_epoch_and_only_inside_fit(rng, monkeypatch):
+@pytest.mark.parametrize("bad, message", [
+    (lambda X: np.where(np.arange(len(X))[:, None] == 3, np.inf, X), r"fit got X_val with 2 non-finite value\(s\).*index \(3, 0\)"),
+    (lambda X: X[:, :1], r"fit got X_val of shape \(10, 1\) and dtype float64 for X of shape \(50, 2\)"),
+    (lambda X: X.astype(np.float32), r"fit got X_val of shape \(10, 2\) and dtype float32 for X of shape \(50, 2\) and dtype float64"),
+    (lambda X: X[:9], r"fit \(validation data\) got X with 9 rows"),
+])
+def test_bad_validation_data_is_refused_before_training(bad, message):
+    model, X, y, rng = moons_model(8, n=50)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=message):
+        train.fit(model, bk.BCEWithLogits(), opt, X, y, epochs=2, batch_size=10, rng=rng,
+                  X_val=bad(X[:10]), y_val=y[:10])
+    assert opt.t == 0
+
+
+def test_big_data_is_checked_block_by_block_and_the_first_bad_entry_is_still_named():
+    X = np.zeros((3 * (1 << 18) // 7 + 5, 7), dtype=np.float32)  # more than two blocks of rows
+    X[-1, 6] = -np.inf
+    X[-2, 0] = np.nan
+    with pytest.raises(ValueError, match=rf"fit got X with 2 non-finite value\(s\) \(NaN or inf\); the first is nan at index \({len(X) - 2}, 0\)"):
+        bk._checks.check_finite(X, "fit", "X")
+    X[-2:] = 0
+    bk._checks.check_finite(X, "fit", "X")  # all finite: no error
+
+
+def test_the_input_check_runs_on_the_first_minibatch_only_and_only_inside_fit(rng, monkeypatch):
     model, X, y, rng = moons_model(7, n=40)
     first, seen = model.layers[0], []
     forward = first.forward
@@ -229,8 +255,8 @@ def test_the_input_check_is_skipped_only_after_the_first_epoch_and_only_inside_f
     X_val, y_val = X[:8], y[:8]
     train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
               epochs=3, batch_size=10, rng=rng, X_val=X_val, y_val=y_val)
-    # epoch 1: 4 training batches and the validation set, all checked; epochs 2 and 3: none checked
-    assert seen == [True] * 5 + [False] * 10
+    # the first of 4 training batches is checked (dtype, width); then, with the validation set, none is
+    assert seen == [True] + [False] * 14
     assert first.check_input and not any(layer.check_input for layer in model.layers[1:])
 
 
