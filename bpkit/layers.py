@@ -6,10 +6,9 @@ shape ``(n_in, n_out)`` and $b^{(l)}$ of shape ``(n_out,)``. It is affine only: 
 activation is a separate layer, so ``Dense.backward`` receives exactly $\delta^{(l)}$.
 """
 
-import functools
-
 import numpy as np
 
+from ._arrays import ones
 from ._checks import FLOAT_DTYPES, as_float_array, batch_input
 
 
@@ -82,14 +81,6 @@ def init_std(n_in, n_out, init):
     if isinstance(init, (int, float)) and not isinstance(init, bool) and init >= 0:
         return float(init)
     raise ValueError(f"unknown init {init!r}: use 'xavier', 'he' or a non-negative standard deviation")
-
-
-@functools.lru_cache(maxsize=32)
-def ones(n, dtype):
-    r"""The vector $\mathbf 1$ of ``n`` ones in ``dtype``, read-only, made once and reused (for $\mathbf 1^\top \delta$)."""
-    v = np.ones(n, dtype=dtype)
-    v.flags.writeable = False
-    return v
 
 
 class Dense:

@@ -1,0 +1,39 @@
+r"""Constant arrays made once and reused: the $\mathbf 1$ of a bias gradient and the 0 of ReLU.
+
+Allocating a fresh vector of ones for every backward pass, or comparing with the number 0
+instead of an array, costs more than the arithmetic at the sizes of a course network. Both are
+read-only, so sharing them is safe.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+#: constants are cached for arrays of up to this many entries; larger ones are made each time
+MAX_CACHED = 1 << 20
+
+
+def _read_only(value, shape, dtype):
+    arr = np.full(shape, value, dtype=dtype)
+    arr.flags.writeable = False
+    return arr
+
+
+_cached = functools.lru_cache(maxsize=32)(_read_only)
+
+
+def _constant(value, shape, dtype):
+    shape = tuple(shape)
+    make = _read_only if math.prod(shape) > MAX_CACHED else _cached
+    return make(value, shape, np.dtype(dtype))
+
+
+def ones(n, dtype):
+    r"""The vector $\mathbf 1$ of ``n`` ones in ``dtype``, read-only (for $\mathbf 1^\top \delta$)."""
+    return _constant(1, (n,), dtype)
+
+
+def zeros(shape, dtype):
+    """Zeros of ``shape`` and ``dtype``, read-only."""
+    return _constant(0, shape, dtype)
