@@ -32,6 +32,8 @@ Cases:
 3. Small regime: make_moons(1000), 2-10-8-1 ReLU, BCE with logits, float64, 1000 full-batch
    epochs of SGD, 1 thread: bpkit (``fit``) against PyTorch and a hand-written numpy loop, plus
    two controls that run bpkit in a process that has imported torch (see the note below).
+3b. Case 3 paired in one process: runs of 100 epochs of bpkit, PyTorch and the numpy loop alternate,
+   60 rounds, in a rotating order; ratios per round, as in 2b.
 4. Peak resident memory (``ru_maxrss``) of one epoch of case 1 at 1 thread, per implementation,
    each in a fresh process.
 5. Where one bpkit step goes (each piece timed alone; numpy and bpkit only).
@@ -83,7 +85,7 @@ FLOPS_PER_SAMPLE = 2 * WEIGHTS + 2 * WEIGHTS + 2 * sum(a * b for a, b in zip(SIZ
 TARGETS = {"vs_torch_1thread": 1.2, "gemm_fraction": 0.75, "small_vs_torch": 2.0}
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_mlp.json"
 WARMUP_BATCHES, PER_SAMPLE_BATCHES, SMALL_RUNS, SMALL_EPOCHS = 20, 3, 2, 1000
-PAIRED_ROUNDS, PAIRED_STEPS = 60, 50
+PAIRED_ROUNDS, PAIRED_STEPS, SMALL_PAIRED_EPOCHS = 60, 50, 100
 MLP_IMPLS = {"bpkit": "bpkit", "torch": "PyTorch", "numpy": "numpy reference",
              "per_sample": f"per-sample loop ({PER_SAMPLE_BATCHES} batches per process)", "gemm": "numpy GEMMs only"}
 SMALL_IMPLS = {"bpkit": "bpkit", "torch": "PyTorch", "numpy": "numpy reference",
@@ -332,14 +334,13 @@ def worker_mlp(impl, threads, data, seed, rnd):
     return {"impl": impl, "runs": runs, **process_info(impl, threads)}
 
 
-def worker_small(impl, seed):
-    """Case 3: make_moons(1000), 2-10-8-1, full batch, float64, 1 thread; warm up, then time 1000 epochs twice."""
+def small_trainers(seed, with_torch):
+    """Case 3's three trainers: each trains from the same initial weights for ``epochs`` and appends its final loss.
+
+    Returns ``(runs, final)``: ``runs`` maps "bpkit", "numpy" and, with torch, "torch" to ``run(epochs)``.
+    """
     import numpy as np
 
-    if "torch" in impl:
-        import torch
-
-        torch.set_num_threads(1)
     import bpkit as bk
     from bpkit import data, optim, train
 
@@ -355,6 +356,7 @@ def worker_small(impl, seed):
         final.append(h.train_loss[-1])
 
     def run_torch(epochs):
+        import torch
         import torch.nn.functional as F
 
         twin, X_t, y_t = torch_model(params, torch.float64), torch.from_numpy(X), torch.from_numpy(y)
@@ -383,16 +385,55 @@ def worker_small(impl, seed):
                 w -= 0.1 * g
         final.append(float(value))
 
-    run = {"torch": run_torch, "numpy": run_numpy}.get(impl, run_bpkit)
+    runs = {"bpkit": run_bpkit, "numpy": run_numpy}
+    if with_torch:
+        runs["torch"] = run_torch
+    return runs, final
+
+
+def worker_small(impl, seed):
+    """Case 3: make_moons(1000), 2-10-8-1, full batch, float64, 1 thread; warm up, then time 1000 epochs twice."""
+    if "torch" in impl:
+        import torch
+
+        torch.set_num_threads(1)
+    runs, final = small_trainers(seed, "torch" in impl)
+    run = runs.get(impl, runs["bpkit"])
     run(100)  # warm-up
     if impl == "bpkit_torch_run":
-        runs = []
+        timings = []
         for _ in range(SMALL_RUNS):
-            run_torch(SMALL_EPOCHS)  # untimed: torch works in this process between bpkit's timed runs
-            runs += timed(lambda: run_bpkit(SMALL_EPOCHS) or 1, 1)
+            runs["torch"](SMALL_EPOCHS)  # untimed: torch works in this process between bpkit's timed runs
+            timings += timed(lambda: runs["bpkit"](SMALL_EPOCHS) or 1, 1)
     else:
-        runs = timed(lambda: run(SMALL_EPOCHS) or 1, SMALL_RUNS)
-    return {"impl": impl, "runs": runs, "final_loss": final[-1], **process_info(impl)}
+        timings = timed(lambda: run(SMALL_EPOCHS) or 1, SMALL_RUNS)
+    return {"impl": impl, "runs": timings, "final_loss": final[-1], **process_info(impl)}
+
+
+def alternate(runs, amount, rounds):
+    """Time ``runs[name](amount)`` for every name, ``rounds`` times, in an order that rotates each round.
+
+    Returns ``{name: [seconds per round]}``; entry i of every list comes from the same round.
+    """
+    for run in runs.values():
+        run(amount)  # warm-up
+    names, times = list(runs), {name: [] for name in runs}
+    for rnd in range(rounds):
+        for name in names[rnd % len(names):] + names[:rnd % len(names)]:
+            start = time.perf_counter()
+            runs[name](amount)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def worker_small_paired(seed, rounds=PAIRED_ROUNDS, epochs=SMALL_PAIRED_EPOCHS):
+    """Case 3b: bpkit, PyTorch and the numpy loop of case 3 alternate in ONE process, ``epochs`` epochs at a time."""
+    import torch
+
+    torch.set_num_threads(1)
+    runs, _ = small_trainers(seed, True)
+    times = alternate(runs, epochs, rounds)
+    return {"epochs": epochs, "rounds": rounds, "times": times, **process_info("torch")}
 
 
 def worker_paired(data, seed, with_torch, rounds=PAIRED_ROUNDS, steps=PAIRED_STEPS):
@@ -413,14 +454,7 @@ def worker_paired(data, seed, with_torch, rounds=PAIRED_ROUNDS, steps=PAIRED_STE
         mine, products = [p.copy() for p in params], gemm_products(np.float32)
         runs["numpy"] = lambda batches: numpy_epoch(mine, X, y, rng, batches)
         runs["gemm"] = lambda batches: gemm_epoch(products, batches)
-    for run in runs.values():
-        run(steps)  # warm-up
-    names, times = list(runs), {name: [] for name in runs}
-    for rnd in range(rounds):
-        for name in names[rnd % len(names):] + names[:rnd % len(names)]:
-            start = time.perf_counter()
-            runs[name](steps)
-            times[name].append(time.perf_counter() - start)
+    times = alternate(runs, steps, rounds)
     return {"steps": steps, "rounds": rounds, "times": times, **process_info("torch" if with_torch else "paired")}
 
 
@@ -630,7 +664,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="round-robin rounds per case and thread count")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--worker", choices=["data", "mlp", "paired", "profile", "small", "memory", "check"])
+    parser.add_argument("--worker", choices=["data", "mlp", "paired", "profile", "small", "small_paired", "memory", "check"])
     parser.add_argument("--impl", choices=sorted(set(MLP_IMPLS) | set(SMALL_IMPLS)), default="bpkit")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--round", type=int, default=0, help="worker: round number (seeds the shuffles)")
@@ -642,6 +676,7 @@ def main():
                 "paired": lambda: worker_paired(args.data, args.seed, args.impl == "torch"),
                 "profile": lambda: worker_profile(args.data, args.seed),
                 "small": lambda: worker_small(args.impl, args.seed),
+                "small_paired": lambda: worker_small_paired(args.seed),
                 "memory": lambda: worker_memory(args.impl, args.data),
                 "check": lambda: same_work_check(args.data)}[args.worker]
         print(json.dumps(work()))
@@ -674,6 +709,11 @@ def main():
         small = round_robin(jobs, args.repeats, 1, "small case")
         r["small"] = {"wall_s": {k: v["wall_s"] for k, v in small.items()}, "cpu_s": {k: v["cpu_s"] for k, v in small.items()},
                       "final_loss": {k: v["final_loss"] for k, v in small.items()}, "results": small}
+        print("  small case, paired runs in one process", file=sys.stderr, flush=True)
+        sp = spawn(["--worker", "small_paired"] + common, 1)
+        sp["ratios"] = {"PyTorch time / bpkit time": paired_ratios(sp["times"]["torch"], sp["times"]["bpkit"]),
+                        "bpkit time / numpy reference time": paired_ratios(sp["times"]["bpkit"], sp["times"]["numpy"])}
+        r["small"]["paired"] = sp
         print("  memory and profile", file=sys.stderr, flush=True)
         r["memory"] = {impl: spawn(["--worker", "memory", "--impl", impl] + common, 1) for impl in ("bpkit", "torch", "numpy")}
         r["profile"] = spawn(["--worker", "profile"] + common, 1)
@@ -698,6 +738,7 @@ def verdict(r):
     paired = r["paired"]["ratios"]
     rows["bpkit / PyTorch throughput, 1 thread"]["paired"] = paired["bpkit / PyTorch throughput"]
     rows["bpkit share of numpy GEMM throughput, 1 thread"]["paired"] = paired["bpkit share of numpy GEMM throughput"]
+    rows["small case: PyTorch time / bpkit time"]["paired"] = small["paired"]["ratios"]["PyTorch time / bpkit time"]
     rows["peak memory: bpkit / PyTorch"] = {"wall": mem["bpkit"]["peak"] / mem["torch"]["peak"]}
     goals = {"bpkit / PyTorch throughput, 1 thread": TARGETS["vs_torch_1thread"],
              "bpkit share of numpy GEMM throughput, 1 thread": TARGETS["gemm_fraction"],
@@ -756,6 +797,13 @@ def report(r):
         v = s["results"][name]
         print(f"| {name} | {wall:.3f} | {s['cpu_s'][name]:.3f} | {wall * 1e3:.0f} | {wall / s['wall_s']['bpkit']:.2f}x | "
               f"{s['final_loss'][name]:.6f} | {v['minor_faults']:,.0f} ({v['sys_s']:.2f}) | {'yes' if v['torch_loaded'] else 'no'} |")
+    sp = s["paired"]
+    print(f"\nPaired in one process ({sp['rounds']} rounds of {sp['epochs']} epochs each, wall clock, the three "
+          f"implementations in a rotating order; torch imported):\n")
+    print("| ratio (per round) | median | quartiles | min - max |")
+    print("|---|---|---|---|")
+    for name, v in sp["ratios"].items():
+        print(f"| {name} | {v['median']:.2f} | {v['q1']:.2f} - {v['q3']:.2f} | {v['min']:.2f} - {v['max']:.2f} |")
     for key in ("bpkit, torch imported (control)", "bpkit, torch imported and trained in between (control)"):
         print(f"\nTorch-import effect ({key.split(', ', 1)[1].replace(' (control)', '')}): bpkit takes "
               f"{s['wall_s'][key] / s['wall_s']['bpkit']:.2f}x its wall time and "
