@@ -35,5 +35,13 @@ def ones(n, dtype):
 
 
 def zeros(shape, dtype):
-    """Zeros of ``shape`` and ``dtype``, read-only."""
+    """Zeros of ``shape`` and ``dtype``, read-only.
+
+    Above ``MAX_CACHED`` entries the result is a view of a single zero repeated with stride 0:
+    nothing is allocated, and numpy compares with it as fast as with the number 0 (writing a
+    fresh array of zeros first would cost more than the comparison it speeds up).
+    """
+    shape = tuple(shape)
+    if math.prod(shape) > MAX_CACHED:
+        return np.broadcast_to(np.zeros((), dtype), shape)
     return _constant(0, shape, dtype)

@@ -36,6 +36,15 @@ def test_constants_larger_than_the_cache_limit_are_made_each_time_and_still_read
     assert not big.flags.writeable
 
 
+def test_zeros_larger_than_the_cache_limit_allocate_nothing_and_are_read_only():
+    shape = (_arrays.MAX_CACHED // 4 + 1, 4)
+    big = _arrays.zeros(shape, np.float64)
+    assert big.shape == shape and big.dtype == np.float64 and big.strides == (0, 0)
+    assert not big.flags.writeable and np.all(big == 0)
+    z = np.linspace(-1.0, 1.0, big.size).reshape(shape)
+    np.testing.assert_array_equal(bk.relu(z), np.maximum(z, 0))
+
+
 @given(st.sampled_from(DTYPES).flatmap(lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=3),
                                                             elements=st.floats(-1e4, 1e4, width=32))))
 def test_relu_is_max_of_z_and_zero_for_every_shape(z):
