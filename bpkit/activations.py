@@ -55,9 +55,9 @@ def tanh_prime(z):
 def relu(z):
     r"""$\mathrm{ReLU}(z) = \max(z, 0)$.
 
-    The 0 is an array of zeros of ``z``'s shape and dtype, made once and reused, rather than the
-    number 0: the result is the same, and numpy compares two arrays of one shape and type up to
-    three times as fast as an array and a number.
+    The 0 is an array of zeros of ``z``'s shape and dtype, made once and reused (for over a million
+    entries, a stride-0 view of one zero), rather than the number 0: the result is the same, and
+    numpy compares two arrays of one shape and type up to three times as fast as an array and a number.
     """
     z = np.asarray(z)
     return np.maximum(z, zeros(z.shape, z.dtype))
