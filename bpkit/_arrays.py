@@ -23,15 +23,10 @@ def _read_only(value, shape, dtype):
 _cached = functools.lru_cache(maxsize=32)(_read_only)
 
 
-def _constant(value, shape, dtype):
-    shape = tuple(shape)
-    make = _read_only if math.prod(shape) > MAX_CACHED else _cached
-    return make(value, shape, np.dtype(dtype))
-
-
 def ones(n, dtype):
     r"""The vector $\mathbf 1$ of ``n`` ones in ``dtype``, read-only (for $\mathbf 1^\top \delta$)."""
-    return _constant(1, (n,), dtype)
+    make = _read_only if n > MAX_CACHED else _cached
+    return make(1, (n,), np.dtype(dtype))
 
 
 def zeros(shape, dtype):
@@ -44,4 +39,4 @@ def zeros(shape, dtype):
     shape = tuple(shape)
     if math.prod(shape) > MAX_CACHED:
         return np.broadcast_to(np.zeros((), dtype), shape)
-    return _constant(0, shape, dtype)
+    return _cached(0, shape, np.dtype(dtype))

@@ -127,7 +127,8 @@ class Activation:
         self.f, self.f_prime = ACTIVATIONS[name]
         self.kwargs = {"alpha": alpha} if name == "leaky_relu" else {}
         self.cache = None
-        self.check_input = True
+        self.check_input = True  # forward checks z (MLP turns it off: the Dense layer before computed it)
+        self.check_grad = True   # backward checks grad_a (MLP turns it off where the layer after computed it)
 
     def __repr__(self):
         return f"Activation({self.name!r})"
@@ -146,13 +147,18 @@ class Activation:
         return self.f(z, **self.kwargs)
 
     def backward(self, grad_a):
-        """Return ``delta = grad_a * f'(z)`` for the ``z`` of the last forward."""
+        """Return ``delta = grad_a * f'(z)`` for the ``z`` of the last forward.
+
+        ``grad_a`` is checked first (float, ``z``'s shape) unless ``check_grad`` is false (``MLP`` sets it
+        where ``grad_a`` comes from the layer after).
+        """
         if self.cache is None:
             raise RuntimeError(f"{self!r}.backward called before forward: run forward(z) first")
         z = self.cache
-        grad_a = as_float_array(grad_a, self.backward, "grad_a")
-        if grad_a.shape != z.shape:
-            raise ValueError(
-                f"{self!r}.backward got grad_a of shape {grad_a.shape}: expected {z.shape}, the shape of the last forward input"
-            )
+        if self.check_grad:
+            grad_a = as_float_array(grad_a, self.backward, "grad_a")
+            if grad_a.shape != z.shape:
+                raise ValueError(
+                    f"{self!r}.backward got grad_a of shape {grad_a.shape}: expected {z.shape}, the shape of the last forward input"
+                )
         return grad_a * self.f_prime(z, **self.kwargs)

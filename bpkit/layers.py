@@ -108,7 +108,8 @@ class Dense:
         self.W = Parameter(W, "W" + str(name))
         self.b = Parameter(np.zeros(n_out, dtype=dtype), "b" + str(name))
         self.cache = None
-        self.check_input = True
+        self.check_input = True  # forward checks a_prev (MLP turns it off where the layer before computed it)
+        self.check_grad = True   # backward checks delta (MLP turns it off where the layer after computed it)
 
     def __repr__(self):
         return f"Dense({self.n_in}->{self.n_out})"
@@ -140,16 +141,20 @@ class Dense:
 
         The bias sum is written as the product $\mathbf 1^\top \delta$ (the bias is a weight on an input that is
         always 1): it equals ``delta.sum(axis=0)``, and for a tall, narrow ``delta`` numpy computes it several
-        times faster."""
+        times faster.
+
+        ``delta`` is checked first (float, shape ``(N, n_out)``) unless ``check_grad`` is false, as ``MLP``
+        sets it for every layer whose ``delta`` the layer after it has just computed."""
         if self.cache is None:
             raise RuntimeError(f"{self!r}.backward called before forward: run forward(a_prev) first")
         a_prev = self.cache
-        delta = as_float_array(delta, self.backward, "delta")
-        if delta.shape != (a_prev.shape[0], self.n_out):
-            raise ValueError(
-                f"{self!r}.backward got delta of shape {delta.shape}: expected {(a_prev.shape[0], self.n_out)} "
-                f"(batch of the last forward, n_out)"
-            )
+        if self.check_grad:
+            delta = as_float_array(delta, self.backward, "delta")
+            if delta.shape != (a_prev.shape[0], self.n_out):
+                raise ValueError(
+                    f"{self!r}.backward got delta of shape {delta.shape}: expected {(a_prev.shape[0], self.n_out)} "
+                    f"(batch of the last forward, n_out)"
+                )
         self.W.accumulate(a_prev.T, delta)                       # W.grad += a_prev^T delta
         self.b.accumulate(ones(len(delta), delta.dtype), delta)  # b.grad += 1^T delta
         return delta @ self.W.value.T if input_grad else None

@@ -31,7 +31,9 @@ class MLP:
 
     The first layer checks the input ``X`` (float, ``(N, n_0)``, finite); the later layers skip
     that check (``check_input = False``), because each of their inputs is computed by the layer
-    before from arrays already checked. The loss checks the network's output.
+    before from arrays already checked. The loss checks the network's output. Backward mirrors
+    this: the last layer checks ``grad_out`` (float, the output's shape), and the layers before it
+    skip that check (``check_grad = False``), because the layer after computes their gradient.
     """
 
     def __init__(self, sizes, activation="relu", output_activation="identity", *, rng, init="auto", dtype=np.float64):
@@ -52,6 +54,8 @@ class MLP:
                 self.layers.append(Activation(act))
         for layer in self.layers[1:]:
             layer.check_input = False  # its input is computed by the layer before, from a checked X
+        for layer in self.layers[:-1]:
+            layer.check_grad = False  # its gradient is computed by the layer after, from a checked grad_out
 
     def __repr__(self):
         return "MLP(" + ", ".join(repr(layer) for layer in self.layers) + ")"

@@ -353,6 +353,31 @@ def test_grad_out_of_the_wrong_shape():
         model.backward(np.zeros((5, 3)))
 
 
+@pytest.mark.parametrize("output, last", [("identity", "Dense(4->2).backward got delta"),
+                                          ("sigmoid", "Activation('sigmoid').backward got grad_a")])
+def test_only_the_last_layer_checks_the_gradient_that_comes_in(output, last):
+    """Backward mirrors forward: grad_out is checked where it enters, the layers before trust the layer after."""
+    model = bk.MLP([3, 4, 4, 2], "relu", output_activation=output, rng=np.random.default_rng(0))
+    assert [layer.check_grad for layer in model.layers] == [False] * (len(model.layers) - 1) + [True]
+    model.forward(np.zeros((5, 3)))
+    with pytest.raises(ValueError, match=re.escape(f"{last} of shape (5, 1): expected (5, 2)")):
+        model.backward(np.zeros((5, 1)))
+    with pytest.raises(TypeError, match=re.escape(f"{last} with dtype int64")):
+        model.backward(np.zeros((5, 2), dtype=np.int64))
+
+
+def test_a_layer_used_on_its_own_checks_its_gradient_unless_told_not_to():
+    dense, act = bk.Dense(3, 2, rng=np.random.default_rng(0)), bk.Activation("tanh")
+    dense.forward(np.zeros((4, 3)))
+    act.forward(np.zeros((4, 2)))
+    for layer in (dense, act):
+        with pytest.raises(ValueError, match=re.escape("of shape (4, 3): expected (4, 2)")):
+            layer.backward(np.ones((4, 3)))
+        layer.check_grad = False
+    assert act.backward(np.ones((4, 2))).shape == (4, 2)
+    assert dense.backward(np.ones((4, 2))).shape == (4, 3)
+
+
 def test_backward_without_input_grad_fills_the_same_gradients_and_returns_none(rng):
     """Training skips dL/dX (the first layer's largest product); every parameter gradient is unchanged."""
     model = bk.MLP([5, 7, 3], "tanh", rng=rng)

@@ -305,11 +305,14 @@ def test_grad_with_the_wrong_shape_at_construction_and_at_step():
     p.grad = np.zeros(2)
     with pytest.raises(ValueError, match=r"Adam: parameter w has grad of shape \(2,\) but value of shape \(3,\)"):
         optim.Adam([p], lr=0.1)
-    q = param(W0, name="W1")
-    opt = optim.Momentum([q], lr=0.1)
-    q.grad = np.zeros((3, 1))
+    q, r = param(W0, name="W1"), param(W0, name="b1")
+    opt = optim.Momentum([r, q], lr=0.1)
+    r.grad, q.grad = np.ones(3), np.zeros((3, 1))
     with pytest.raises(ValueError, match=r"Momentum: parameter W1 has grad of shape \(3, 1\)"):
         opt.step()
+    # the shapes are checked before any update: the parameter listed first, with a good grad, did not move
+    np.testing.assert_array_equal(r.value, W0)
+    assert opt.t == 0
 
 
 @pytest.mark.parametrize("beta", [1.0, -0.1, 1.5, float("nan")])
