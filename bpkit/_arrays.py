@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 #: constants are cached for arrays of up to this many entries; larger ones are made each time
+#: (``zeros``: a stride-0 view of one zero, which allocates nothing)
 MAX_CACHED = 1 << 20
 
 
