@@ -498,7 +498,19 @@ def _threadpools():
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    return [{k: d.get(k) for k in ("internal_api", "num_threads", "version")} for d in threadpool_info()]
+    return [{k: d.get(k) for k in ("internal_api", "num_threads", "version", "architecture")} for d in threadpool_info()]
+
+
+def _cpu():
+    """The processor as Linux names it, and whether it has AVX-512 (OpenBLAS then picks a faster GEMM kernel)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"model": platform.processor() or platform.machine(), "avx512": None}
+    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return {"model": f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}",
+            "avx512": "avx512f" in fields.get("flags", "").split()}
 
 
 def _median_us(fn, reps):
@@ -683,7 +695,7 @@ def main():
         return
     started = time.perf_counter()
     all_threads = os.cpu_count() or 1
-    r = {"machine": {"python": platform.python_version(), "cpus": all_threads, "loadavg_start": os.getloadavg()},
+    r = {"machine": {"python": platform.python_version(), "cpus": all_threads, "cpu": _cpu(), "loadavg_start": os.getloadavg()},
          "flops_per_sample": FLOPS_PER_SAMPLE, "targets": TARGETS, "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="bench_mlp_") as tmp:
         common = ["--seed", str(args.seed), "--data", tmp]
@@ -757,6 +769,12 @@ def report(r):
     print(f"# bpkit training benchmark ({m['cpus']} CPUs; load average {m['loadavg_start'][0]:.1f} at start, "
           f"{m['loadavg_end'][0]:.1f} at end, this benchmark's own process included; {r['repeats']} round-robin "
           f"rounds, one process per implementation and round)\n")
+    blas = r["mlp"]["1"]["results"]["bpkit"]["threadpools"]
+    kernel = ", ".join(f"{d['internal_api']} {d['version']} ({d.get('architecture') or 'kernel not reported'} kernel)"
+                       for d in blas) or "not reported (threadpoolctl missing)"
+    avx = {True: "with AVX-512", False: "without AVX-512", None: "AVX-512 unknown"}[m["cpu"]["avx512"]]
+    print(f"Processor: {m['cpu']['model']}, {avx}; numpy's BLAS: {kernel}; Python {m['python']}. Absolute figures "
+          f"belong to this processor and kernel: compare the ratios.\n")
     # the one-minute average at the end counts the benchmark itself, about one busy process
     if max(m["loadavg_start"][0], m["loadavg_end"][0] - 1) > 0.5 * m["cpus"]:
         print("**The machine was busy: wall-clock figures are indicative only; compare the ratios, "
