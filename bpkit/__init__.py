@@ -10,16 +10,16 @@ from .display import show_source
 from .engine import Value, topological_order
 from .graph_plot import draw_graph
 from .gradcheck import check_layer, check_model, directional_check, gradcheck, numerical_gradient, rel_error
-from .layers import Dense, Parameter
+from .layers import Dense, Layer, Parameter
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy, log_softmax, softmax
-from .mlp import MLP
+from .model import MLP, Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "Activation", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "gelu",
     "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "softmax", "log_softmax",
-    "Parameter", "Dense", "MLP",
+    "Layer", "Parameter", "Dense", "Sequential", "MLP",
     "numerical_gradient", "rel_error", "gradcheck", "check_layer", "check_model", "directional_check",
     "Value", "topological_order", "draw_graph",
     "show_source",

@@ -11,8 +11,7 @@ no invalid-value warning, no NaN.
 
 import numpy as np
 
-from ._arrays import zeros
-from ._checks import as_float_array, check_finite
+from .layers import Layer
 
 
 def identity(z):
@@ -53,14 +52,8 @@ def tanh_prime(z):
 
 
 def relu(z):
-    r"""$\mathrm{ReLU}(z) = \max(z, 0)$.
-
-    The 0 is an array of zeros of ``z``'s shape and dtype, made once and reused (for over a million
-    entries, a stride-0 view of one zero), rather than the number 0: the result is the same, and
-    numpy compares two arrays of one shape and type up to three times as fast as an array and a number.
-    """
-    z = np.asarray(z)
-    return np.maximum(z, zeros(z.shape, z.dtype))
+    r"""$\mathrm{ReLU}(z) = \max(z, 0)$."""
+    return np.maximum(z, 0)
 
 
 def relu_prime(z):
@@ -109,10 +102,10 @@ ACTIVATIONS = {
 }
 
 
-class Activation:
+class Activation(Layer):
     r"""Elementwise layer $a = f(z)$.
 
-    ``forward(z)`` caches ``z``; ``backward(grad_a)`` returns
+    ``forward(z)`` returns ``f(z)`` (and, in training mode, keeps ``z``); ``backward(grad_a)`` returns
     $\delta = \partial L/\partial z = \partial L/\partial a \odot f'(z)$, same shape as ``z``.
 
     Args:
@@ -126,39 +119,17 @@ class Activation:
         self.name = name
         self.f, self.f_prime = ACTIVATIONS[name]
         self.kwargs = {"alpha": alpha} if name == "leaky_relu" else {}
-        self.cache = None
-        self.check_input = True  # forward checks z (MLP turns it off: the Dense layer before computed it)
-        self.check_grad = True   # backward checks grad_a (MLP turns it off where the layer after computed it)
+        self.z = None
 
     def __repr__(self):
         return f"Activation({self.name!r})"
 
-    def forward(self, z, cache=True):
-        """Return ``f(z)``; remember ``z`` for backward unless ``cache=False``.
-
-        ``z`` is checked first (float, finite) unless ``check_input`` is false (``MLP`` sets it:
-        there ``z`` comes from the ``Dense`` layer before).
-        """
-        if self.check_input:
-            z = as_float_array(z, self)
-            check_finite(z, self)
-        if cache:
-            self.cache = z
+    def forward(self, z):
+        """Return ``f(z)``; in training mode keep ``z`` for backward."""
+        if self.training:
+            self.z = z
         return self.f(z, **self.kwargs)
 
     def backward(self, grad_a):
-        """Return ``delta = grad_a * f'(z)`` for the ``z`` of the last forward.
-
-        ``grad_a`` is checked first (float, ``z``'s shape) unless ``check_grad`` is false (``MLP`` sets it
-        where ``grad_a`` comes from the layer after).
-        """
-        if self.cache is None:
-            raise RuntimeError(f"{self!r}.backward called before forward: run forward(z) first")
-        z = self.cache
-        if self.check_grad:
-            grad_a = as_float_array(grad_a, self.backward, "grad_a")
-            if grad_a.shape != z.shape:
-                raise ValueError(
-                    f"{self!r}.backward got grad_a of shape {grad_a.shape}: expected {z.shape}, the shape of the last forward input"
-                )
-        return grad_a * self.f_prime(z, **self.kwargs)
+        """Return ``delta = grad_a * f'(z)`` for the ``z`` of the last training forward."""
+        return grad_a * self.f_prime(self.z, **self.kwargs)

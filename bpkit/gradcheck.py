@@ -121,17 +121,18 @@ def check_layer(layer, x, rng, eps=1e-6, tol=1e-7):
     r"""Check a layer's backward: input gradient and every parameter gradient.
 
     Uses the scalar $f = \sum (\text{layer}(x) \odot G)$ with a random upstream gradient $G$,
-    so backward receives $G$ and every output entry is exercised.
+    so backward receives $G$ and every output entry is exercised. ``layer`` follows the layer
+    protocol (a ``Sequential`` too) and is in training mode.
     """
     x = np.array(x, dtype=np.float64)
     G = rng.normal(size=layer.forward(x).shape)
-    params = layer.parameters() if hasattr(layer, "parameters") else []
+    params = layer.parameters()
     for p in params:
         p.zero_grad()
-    grad_x = layer.backward(G)
+    grad_x = layer.backward(G, input_grad=True) if params else layer.backward(G)
 
     def f():
-        return float(np.sum(layer.forward(x, cache=False) * G))
+        return float(np.sum(layer.forward(x) * G))
 
     return gradcheck(f, [_Input(x, grad_x)] + list(params), eps, tol)
 

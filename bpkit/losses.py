@@ -26,7 +26,12 @@ def softmax(z):
 
 
 class Loss:
-    """Shared plumbing: check inputs, cache what backward needs, refuse backward before forward."""
+    """Shared plumbing: check inputs, cache what backward needs, refuse backward before forward.
+
+    ``classifier`` says whether the loss takes logits of classes, so that accuracy means something.
+    """
+
+    classifier = False
 
     def __repr__(self):
         return type(self).__name__ + "()"
@@ -99,6 +104,7 @@ class BCEWithLogits(Loss):
     """
 
     cache = None
+    classifier = True
 
     def forward(self, y_hat, y):
         z, y = self._check_pair(y_hat, y)
@@ -130,6 +136,7 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     cache = None
+    classifier = True
 
     def forward(self, y_hat, y):
         z, y = self._check_pair(y_hat, y)

@@ -22,7 +22,7 @@ import numpy as np
 from .activations import Activation, sigmoid
 from .layers import Dense
 from .losses import BCEWithLogits, MSE
-from .mlp import MLP
+from .model import MLP
 
 N = 8
 SIZES = (4, 6, 6, 5, 2)           # Dense 2 is square (6 -> 6); b3 has 5 entries
@@ -34,7 +34,7 @@ class ActivationWithoutDerivative(Activation):
     def backward(self, grad_a):
         r"""Bug: returns $\partial L/\partial a$ as if it were $\delta$, forgetting $f'(z)$.
 
-        Right: ``return grad_a * self.f_prime(self.cache, **self.kwargs)``.
+        Right: ``return grad_a * self.f_prime(self.z, **self.kwargs)``.
         """
         return grad_a
 
@@ -42,7 +42,7 @@ class ActivationWithoutDerivative(Activation):
 class DenseTransposedInputGrad(Dense):
     def backward(self, delta):
         r"""Bug: $\partial L/\partial a_{\text{prev}} = \delta W$; right: $\delta W^\top$ (runs only if W is square)."""
-        a_prev = self.cache
+        a_prev = self.a_prev
         self.W.grad += a_prev.T @ delta
         self.b.grad += delta.sum(axis=0)
         return delta @ self.W.value          # right: delta @ self.W.value.T
@@ -51,7 +51,7 @@ class DenseTransposedInputGrad(Dense):
 class DenseTransposedWeightGrad(Dense):
     def backward(self, delta):
         r"""Bug: $\delta^\top a_{\text{prev}}$ (the column-vector layout, W of shape (n_out, n_in)); right: $a_{\text{prev}}^\top \delta$."""
-        a_prev = self.cache
+        a_prev = self.a_prev
         self.W.grad += delta.T @ a_prev      # right: a_prev.T @ delta
         self.b.grad += delta.sum(axis=0)
         return delta @ self.W.value.T
@@ -60,7 +60,7 @@ class DenseTransposedWeightGrad(Dense):
 class DenseBiasSummedOverUnits(Dense):
     def backward(self, delta):
         r"""Bug: sums $\delta$ over the batch *and* the units, then broadcasts; right: ``delta.sum(axis=0)``."""
-        a_prev = self.cache
+        a_prev = self.a_prev
         self.W.grad += a_prev.T @ delta
         self.b.grad += delta.sum()           # right: delta.sum(axis=0)
         return delta @ self.W.value.T
@@ -72,7 +72,7 @@ class DenseOverwritingGrad(Dense):
 
         Right: ``self.W.grad += a_prev.T @ delta`` and ``self.b.grad += delta.sum(axis=0)``.
         """
-        a_prev = self.cache
+        a_prev = self.a_prev
         self.W.grad = a_prev.T @ delta
         self.b.grad = delta.sum(axis=0)
         return delta @ self.W.value.T
@@ -100,12 +100,12 @@ class MLPWithoutZeroGrad(MLP):
 
 
 class MLPSkipsFirstLayer(MLP):
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=False):
         """Bug: the loop stops at index 1, so the first ``Dense`` layer never receives its delta
-        and ``W1.grad``, ``b1.grad`` stay zero. Right: ``range(len(self.layers) - 1, -1, -1)``."""
+        and ``W1.grad``, ``b1.grad`` stay zero. Right: ``for layer in reversed(self.layers)``."""
         grad = grad_out
-        for i in range(len(self.layers) - 1, 0, -1):
-            grad = self.layers[i].backward(grad)
+        for layer in reversed(self.layers[1:]):
+            grad = layer.backward(grad)
         return grad
 
 
@@ -113,7 +113,7 @@ class SharedLayerMLP(MLP):
     """An MLP that applies one layer twice: Dense layers ``shared`` (1-based) use the same ``W`` and ``b``.
 
     This is correct code (bpkit's ``+=`` adds both uses); the catalogue plants ``=`` into it.
-    ``parameters()`` lists each shared ``Parameter`` once.
+    ``parameters()`` lists each shared ``Parameter`` once, as ``Sequential.parameters`` always does.
     """
 
     def __init__(self, sizes, activation="tanh", *, rng, shared=(2, 3), **kwargs):
@@ -126,13 +126,6 @@ class SharedLayerMLP(MLP):
             raise ValueError(f"SharedLayerMLP{tuple(sizes)} cannot share Dense layers {shared}: their W have shapes "
                              f"{first.W.value.shape} and {second.W.value.shape}")
         second.W, second.b = first.W, first.b
-
-    def parameters(self):
-        unique = []
-        for p in super().parameters():
-            if all(p is not q for q in unique):
-                unique.append(p)
-        return unique
 
 
 def swap_layer(model, index, cls):

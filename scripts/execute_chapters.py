@@ -17,7 +17,6 @@ import nbformat
 from nbclient import NotebookClient
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ["BPKIT_PROGRESS"] = "0"  # the kernels inherit it: fit shows no progress bar, so no timings are stored
 
 
 def merge_consecutive_streams(outputs):

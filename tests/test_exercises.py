@@ -1,4 +1,4 @@
-"""bpkit.exercises: the student version of a notebook, the convention check, and every chapter."""
+"""coursetools.exercises: the student version of a notebook, the convention check, and every chapter."""
 
 import re
 from pathlib import Path
@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from bpkit import exercises as ex
+from coursetools import exercises as ex
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))

@@ -12,9 +12,9 @@ The student version keeps the exercise text and the code cells, replaces each so
 by ``raise NotImplementedError(...)`` at the same indentation, drops the solution markers and
 the markdown between them, and clears every output::
 
-    python -m bpkit.exercises student chapters/ -o student/
-    python -m bpkit.exercises list chapters/
-    python -m bpkit.exercises validate chapters/ --min-exercises 3
+    python -m coursetools.exercises student chapters/ -o student/
+    python -m coursetools.exercises list chapters/
+    python -m coursetools.exercises validate chapters/ --min-exercises 3
 """
 
 import argparse
@@ -269,7 +269,7 @@ def _run(args, path):
 
 
 def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bpkit.exercises", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m coursetools.exercises", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("student", help="write the student version of each notebook")
     st.add_argument("paths", nargs="+")
