@@ -23,7 +23,7 @@ def _describe(v):
     return f"{name} (data={v.data:.6g})"
 
 
-def _node(data, parents, local_grads, op):
+def make_node(data, parents, local_grads, op):
     """The output node of an operation (the engine's fast path: no argument checks)."""
     if not _isfinite(data):
         inputs = ", ".join(map(_describe, parents))
@@ -78,18 +78,18 @@ class Value:
     def __add__(self, other):
         r"""$\partial(a+b)/\partial a = 1,\ \partial(a+b)/\partial b = 1$."""
         other = self._lift(other, "+")
-        return _node(self.data + other.data, (self, other), (1.0, 1.0), "+")
+        return make_node(self.data + other.data, (self, other), (1.0, 1.0), "+")
 
     def __mul__(self, other):
         r"""$\partial(ab)/\partial a = b,\ \partial(ab)/\partial b = a$."""
         other = self._lift(other, "*")
         a, b = self.data, other.data
-        return _node(a * b, (self, other), (b, a), "*")
+        return make_node(a * b, (self, other), (b, a), "*")
 
     def __sub__(self, other):
         r"""$\partial(a-b)/\partial a = 1,\ \partial(a-b)/\partial b = -1$."""
         other = self._lift(other, "-")
-        return _node(self.data - other.data, (self, other), (1.0, -1.0), "-")
+        return make_node(self.data - other.data, (self, other), (1.0, -1.0), "-")
 
     def __truediv__(self, other):
         r"""$\partial(a/b)/\partial a = 1/b,\ \partial(a/b)/\partial b = -a/b^2$."""
@@ -98,11 +98,11 @@ class Value:
         if b == 0.0:
             raise ZeroDivisionError(f"division of {_describe(self)} by {_describe(other)}, "
                                     "which is zero")
-        return _node(a / b, (self, other), (1.0 / b, -a / (b * b)), "/")
+        return make_node(a / b, (self, other), (1.0 / b, -a / (b * b)), "/")
 
     def __neg__(self):
         r"""$\partial(-a)/\partial a = -1$."""
-        return _node(-self.data, (self,), (-1.0,), "neg")
+        return make_node(-self.data, (self,), (-1.0,), "neg")
 
     def __radd__(self, other):
         return self._lift(other, "+") + self
@@ -132,7 +132,7 @@ class Value:
             out, local = a**n, (n * a ** (n - 1.0) if n != 0.0 else 0.0)
         except OverflowError:
             raise OverflowError(f"{_describe(self)} ** {n:g} overflows float64") from None
-        return _node(out, (self,), (local,), f"**{n:g}")
+        return make_node(out, (self,), (local,), f"**{n:g}")
 
     def __rpow__(self, base):
         raise TypeError(f"{type(base).__name__} ** Value: only constant exponents are "
@@ -145,18 +145,18 @@ class Value:
         except OverflowError:
             raise OverflowError(f"exp of {_describe(self)} overflows float64 (the largest "
                                 "argument is about 709.78)") from None
-        return _node(out, (self,), (out,), "exp")
+        return make_node(out, (self,), (out,), "exp")
 
     def log(self):
         r"""$\frac{d}{da} \log a = 1/a$, for $a > 0$."""
         if self.data <= 0.0:
             raise ValueError(f"log of {_describe(self)}: the logarithm needs a positive number")
-        return _node(math.log(self.data), (self,), (1.0 / self.data,), "log")
+        return make_node(math.log(self.data), (self,), (1.0 / self.data,), "log")
 
     def tanh(self):
         r"""$\frac{d}{da} \tanh a = 1 - \tanh^2 a$."""
         t = math.tanh(self.data)
-        return _node(t, (self,), (1.0 - t * t,), "tanh")
+        return make_node(t, (self,), (1.0 - t * t,), "tanh")
 
     def sigmoid(self):
         r"""$\sigma(a) = 1/(1+e^{-a})$, $\sigma'(a) = \sigma(a)(1-\sigma(a))$, stably."""
@@ -166,12 +166,12 @@ class Value:
         else:                                   # never forms e^{-a} for a << 0
             e = _exp(a)
             s = e / (1.0 + e)
-        return _node(s, (self,), (s * (1.0 - s),), "sigmoid")
+        return make_node(s, (self,), (s * (1.0 - s),), "sigmoid")
 
     def relu(self):
         r"""$\max(0, a)$; derivative $1$ if $a > 0$, else $0$ (also at the kink)."""
         a = self.data
-        return _node(a if a > 0.0 else 0.0, (self,), (1.0 if a > 0.0 else 0.0,), "relu")
+        return make_node(a if a > 0.0 else 0.0, (self,), (1.0 if a > 0.0 else 0.0,), "relu")
 
     def backward(self):
         r"""Set ``grad`` of every node to $\partial\,\text{self}/\partial\,\text{node}$.
