@@ -40,7 +40,7 @@ pdf: setup-browser
 
 ## Student notebooks (solutions replaced by stubs, outputs cleared) into student/
 student: setup
-	$(PY) -m bpkit.exercises student chapters/ -o student/
+	$(PY) -m coursetools.exercises student chapters/ -o student/
 
 ## Speed against PyTorch CPU, measured in the same run (prints tables and ratios).
 bench: setup

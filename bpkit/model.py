@@ -53,7 +53,10 @@ class Sequential(Layer):
         """Training mode (``mode=True``) or evaluation mode, for the model and every layer."""
         self.training = bool(mode)
         for layer in self.layers:
-            layer.training = self.training
+            if hasattr(layer, "train"):
+                layer.train(self.training)  # a layer made of layers passes the mode on
+            else:
+                layer.training = self.training
         return self
 
     def eval(self):
@@ -66,27 +69,27 @@ class Sequential(Layer):
         x = check(x) if check is not None else batch_input(x, self)
         for layer in self.layers:
             x = layer.forward(x)
-        if self.training:
-            self.out_shape = x.shape
+        self.out_shape = x.shape if self.training else None  # None: no backward after an evaluation forward
         return x
 
     __call__ = forward
 
     def predict(self, x):
         """The output for ``x`` in evaluation mode; the mode and what training forward kept are left as they were."""
-        mode = self.training
+        mode, out_shape = self.training, self.out_shape
         try:
             return self.eval().forward(x)
         finally:
             self.train(mode)
+            self.out_shape = out_shape
 
     def backward(self, grad, input_grad=False):
         r"""Back-propagate ``grad`` $= \partial L/\partial\,\text{output}$, last layer first; every ``.grad`` is added to.
 
         The model's input is data, and no parameter lies before it, so by default the pass stops at the
         first layer that has parameters and asks it for its parameter gradients only: for an ``MLP``, the
-        first ``Dense`` skips $\delta^{(1)} W^{(1)\top}$, the largest product of the pass, and ``None`` is
-        returned. (PyTorch does the same: it computes no gradient for an input that does not require one.)
+        first ``Dense`` skips $\delta^{(1)} W^{(1)\top}$, as large a product as any of the pass, and ``None``
+        is returned. (PyTorch does the same: it computes no gradient for an input that does not require one.)
         With ``input_grad=True`` every layer runs in full and $\partial L/\partial x$ is returned.
         """
         grad = self._check_grad(grad)
@@ -102,8 +105,8 @@ class Sequential(Layer):
 
     def _check_grad(self, grad):
         if self.out_shape is None:
-            raise RuntimeError(f"{self!r}.backward called before a forward pass in training mode: "
-                               "call model.train() and model.forward(X) first")
+            raise RuntimeError(f"{self!r}.backward needs a forward pass in training mode just before it, "
+                               "to keep what backward uses: call model.train(), then model.forward(X)")
         grad = as_float_array(grad, self.backward, "grad")
         if grad.shape != self.out_shape:
             raise ValueError(f"{self!r}.backward got grad of shape {grad.shape}: expected {self.out_shape}, "

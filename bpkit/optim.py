@@ -44,11 +44,11 @@ def _check_grads(params, who):
 
 
 class Optimizer:
-    """Base class: holds the parameters, the learning rate ``lr`` and the step count ``t``.
+    r"""Base class: holds the parameters, the learning rate ``lr`` and the step count ``t``.
 
     Args:
         params: a non-empty list of ``Parameter`` s, usually ``model.parameters()``.
-        lr: learning rate $\\eta > 0$.
+        lr: learning rate $\eta > 0$.
     """
 
     def __init__(self, params, lr):

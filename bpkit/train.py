@@ -99,8 +99,9 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, val=None, sche
         val: optional held-out ``(X_val, y_val)``, evaluated after each epoch.
         schedule: a ``StepLR``/``CosineLR`` on ``optimizer``, stepped after each epoch.
         clip_norm: if set, ``clip_grad_norm`` to this global norm before each step.
-        progress: a live progress line, ``None`` (the default) when someone watches: in Jupyter (where it
-            ends as one line without timings, so a saved notebook stays the same) or in a terminal.
+        progress: ``True`` or ``False``: show a live progress line or not. ``None`` (the default) shows it
+            when someone watches: in Jupyter, where it ends as one line without timings (so a saved
+            notebook stays the same), or in a terminal.
     Raises:
         FloatingPointError: the loss or the weights stopped being finite (names epoch and step).
     """
