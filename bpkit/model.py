@@ -31,6 +31,10 @@ class Sequential(Layer):
             self.layers += layer.layers if isinstance(layer, Sequential) else [layer]
         if not self.layers:
             raise ValueError("Sequential needs at least one layer")
+        for i, layer in enumerate(self.layers):
+            if any(layer is other for other in self.layers[:i]):
+                raise ValueError(f"Sequential got the layer {layer!r} twice: a layer keeps only its last input, so "
+                                 "backward would be wrong; use two layers (they may share Parameters)")
         self.training = True
         self.out_shape = None  # the output shape of the last training forward: what backward expects
 

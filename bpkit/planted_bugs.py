@@ -40,34 +40,34 @@ class ActivationWithoutDerivative(Activation):
 
 
 class DenseTransposedInputGrad(Dense):
-    def backward(self, delta):
+    def backward(self, delta, input_grad=True):
         r"""Bug: $\partial L/\partial a_{\text{prev}} = \delta W$; right: $\delta W^\top$ (runs only if W is square)."""
         a_prev = self.a_prev
         self.W.grad += a_prev.T @ delta
         self.b.grad += delta.sum(axis=0)
-        return delta @ self.W.value          # right: delta @ self.W.value.T
+        return delta @ self.W.value if input_grad else None     # right: delta @ self.W.value.T
 
 
 class DenseTransposedWeightGrad(Dense):
-    def backward(self, delta):
+    def backward(self, delta, input_grad=True):
         r"""Bug: $\delta^\top a_{\text{prev}}$ (the column-vector layout, W of shape (n_out, n_in)); right: $a_{\text{prev}}^\top \delta$."""
         a_prev = self.a_prev
         self.W.grad += delta.T @ a_prev      # right: a_prev.T @ delta
         self.b.grad += delta.sum(axis=0)
-        return delta @ self.W.value.T
+        return delta @ self.W.value.T if input_grad else None
 
 
 class DenseBiasSummedOverUnits(Dense):
-    def backward(self, delta):
+    def backward(self, delta, input_grad=True):
         r"""Bug: sums $\delta$ over the batch *and* the units, then broadcasts; right: ``delta.sum(axis=0)``."""
         a_prev = self.a_prev
         self.W.grad += a_prev.T @ delta
         self.b.grad += delta.sum()           # right: delta.sum(axis=0)
-        return delta @ self.W.value.T
+        return delta @ self.W.value.T if input_grad else None
 
 
 class DenseOverwritingGrad(Dense):
-    def backward(self, delta):
+    def backward(self, delta, input_grad=True):
         r"""Bug: ``=`` instead of ``+=``: when W and b are used twice, the second write erases the first.
 
         Right: ``self.W.grad += a_prev.T @ delta`` and ``self.b.grad += delta.sum(axis=0)``.
@@ -75,7 +75,7 @@ class DenseOverwritingGrad(Dense):
         a_prev = self.a_prev
         self.W.grad = a_prev.T @ delta
         self.b.grad = delta.sum(axis=0)
-        return delta @ self.W.value.T
+        return delta @ self.W.value.T if input_grad else None
 
 
 class MSEWithoutMean(MSE):
@@ -129,7 +129,7 @@ class SharedLayerMLP(MLP):
 
 
 def swap_layer(model, index, cls):
-    """Turn ``model.layers[index]`` into a ``cls``, a subclass of its class; weights and cache are kept."""
+    """Turn ``model.layers[index]`` into a ``cls``, a subclass of its class; its weights and what it keeps stay."""
     layer = model.layers[index]
     if type(layer) not in cls.__bases__:
         raise TypeError(f"swap_layer: model.layers[{index}] is {layer!r}, but {cls.__name__} "

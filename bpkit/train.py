@@ -6,6 +6,7 @@ backward (``model.backward(loss.backward())`` adds to every ``.grad``), then ``o
 $\sum_j \tfrac{|B_j|}{|B|} \nabla L_{B_j} = \nabla L_{B}$ for $B = B_1 \cup \dots \cup B_k$.
 """
 
+import contextlib
 import math
 import sys
 import time
@@ -107,49 +108,42 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, val=None, sche
     """
     X, y, val = _check_fit_args(X, y, val, epochs, batch_size, clip_norm, rng)
     history = History(loss.classifier, val is not None)
-    bar = Progress(epochs, math.ceil(len(X) / batch_size), progress)
     model.train()
-    for epoch in range(1, epochs + 1):
-        lr, loss_sum, n_correct = optimizer.lr, 0.0, 0.0
-        for step, (X_batch, y_batch) in enumerate(minibatches(X, y, batch_size, rng), start=1):
-            with _divergence(epoch, step, optimizer):
-                optimizer.zero_grad()
-                y_hat = model.forward(X_batch)
-                value = loss.forward(y_hat, y_batch)
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"the loss is {value}")
-                model.backward(loss.backward())
-                if clip_norm is not None:
-                    clip_grad_norm(optimizer.params, clip_norm)
-                optimizer.step()
-            loss_sum += value * len(X_batch)
-            n_correct += accuracy(y_hat, y_batch) * len(X_batch) if loss.classifier else 0
-        row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / len(X), "train_acc": n_correct / len(X)}
-        if val is not None:
-            row["val_loss"], row["val_acc"] = evaluate(model, loss, *val)
-        history.record(**row)
-        bar.update(epoch, row["train_loss"])
-        if schedule is not None:
-            schedule.step()
-    bar.close()
+    with Progress(epochs, math.ceil(len(X) / batch_size), progress) as bar:
+        for epoch in range(1, epochs + 1):
+            lr, loss_sum, n_correct = optimizer.lr, 0.0, 0.0
+            for step, (X_batch, y_batch) in enumerate(minibatches(X, y, batch_size, rng), start=1):
+                with _divergence(epoch, step, optimizer):
+                    optimizer.zero_grad()
+                    y_hat = model.forward(X_batch)
+                    value = loss.forward(y_hat, y_batch)
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"the loss is {value}")
+                    model.backward(loss.backward())
+                    if clip_norm is not None:
+                        clip_grad_norm(optimizer.params, clip_norm)
+                    optimizer.step()
+                loss_sum += value * len(X_batch)
+                n_correct += accuracy(y_hat, y_batch) * len(X_batch) if loss.classifier else 0
+            row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / len(X), "train_acc": n_correct / len(X)}
+            if val is not None:
+                row["val_loss"], row["val_acc"] = evaluate(model, loss, *val)
+            history.record(**row)
+            bar.update(epoch, row["train_loss"])
+            if schedule is not None:
+                schedule.step()
     return history
 
 
-class _divergence:
+@contextlib.contextmanager
+def _divergence(epoch, step, optimizer):
     """Turn a non-finite loss, or numpy's overflow and invalid-value errors, into one clear ``FloatingPointError``."""
-
-    def __init__(self, epoch, step, optimizer):
-        self.where, self.optimizer = f"epoch {epoch}, step {step}", optimizer
-        self.errstate = np.errstate(over="raise", invalid="raise", divide="raise")
-
-    def __enter__(self):
-        self.errstate.__enter__()
-
-    def __exit__(self, kind, err, tb):
-        self.errstate.__exit__(kind, err, tb)
-        if kind is FloatingPointError:
-            raise FloatingPointError(f"fit: training diverged at {self.where}: {err}. "
-                                     f"Try a smaller learning rate (lr={self.optimizer.lr:g}) or clip_norm.") from err
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            yield
+    except FloatingPointError as err:
+        raise FloatingPointError(f"fit: training diverged at epoch {epoch}, step {step}: {err}. "
+                                 f"Try a smaller learning rate (lr={optimizer.lr:g}) or clip_norm.") from err
 
 
 def _check_fit_args(X, y, val, epochs, batch_size, clip_norm, rng):
@@ -191,7 +185,8 @@ class Progress:
 
     In Jupyter it is one display, updated in place, that ends as its first text, the line
     ``fit: 10 epochs of 8 minibatches``, which holds no timings: a notebook saved or tested after
-    training holds exactly that line. In a terminal it is one line on stderr. ``show=None`` shows it
+    training holds exactly that line, also when training fails. In a terminal it is one line on stderr.
+    Use it as a context manager: ``with Progress(...) as bar: ... bar.update(epoch, loss)``. ``show=None`` shows it
     when someone is probably watching (``_watched``); ``True`` or ``False`` decides.
     """
 
@@ -215,6 +210,9 @@ class Progress:
     def update(self, epoch, loss):
         self._write(f"fit: epoch {epoch}/{self.epochs}, loss {loss:.4f} ({time.perf_counter() - self.start:.1f} s)")
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):  # also when training fails: in Jupyter the line ends without timings
         self._write(self.head if self.display is not None else "", end="\n")
 

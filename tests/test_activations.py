@@ -102,12 +102,20 @@ def test_leaky_relu_slope_is_used_by_the_layer():
     np.testing.assert_allclose(layer.backward(np.ones_like(z)), [[0.2, 1.0]])
 
 
-def test_forward_without_cache_keeps_the_last_cached_input():
+def test_training_forward_keeps_z_and_eval_forward_keeps_nothing():
     layer = bk.Activation("tanh")
+    assert layer.training and layer.z is None
     z1, z2 = np.array([[0.5, -1.0]]), np.array([[2.0, 0.1]])
     layer.forward(z1)
-    layer.forward(z2, cache=False)
+    assert layer.z is z1
+    layer.training = False
+    np.testing.assert_array_equal(layer.forward(z2), np.tanh(z2))
+    assert layer.z is z1  # an evaluation-mode forward leaves what training kept
     np.testing.assert_array_equal(layer.backward(np.ones_like(z1)), 1 - np.tanh(z1) ** 2)
+    fresh = bk.Activation("relu")
+    fresh.training = False
+    fresh.forward(z1)
+    assert fresh.z is None
 
 
 # ----------------------------------------------------------------------------- extreme inputs
@@ -250,40 +258,55 @@ def test_unknown_name():
         bk.Activation("swish")
 
 
-def test_backward_before_forward():
-    with pytest.raises(RuntimeError, match=re.escape("Activation('tanh').backward called before forward")):
-        bk.Activation("tanh").backward(np.ones((2, 3)))
+def model_of(name):
+    """A model made of one activation layer: where its input and its gradient are checked."""
+    return bk.Sequential(bk.Activation(name))
 
 
-def test_backward_before_forward_even_after_an_uncached_forward():
-    layer = bk.Activation("relu")
-    layer.forward(np.ones((2, 3)), cache=False)
-    with pytest.raises(RuntimeError, match="before forward"):
-        layer.backward(np.ones((2, 3)))
+def test_backward_before_forward_is_refused_by_the_model():
+    with pytest.raises(RuntimeError, match=re.escape("Sequential(Activation('tanh')).backward") + ".*forward pass in training mode"):
+        model_of("tanh").backward(np.ones((2, 3)))
 
 
-def test_grad_a_shape_mismatch():
-    layer = bk.Activation("sigmoid")
-    layer.forward(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=re.escape("grad_a of shape (3, 2): expected (2, 3)")):
-        layer.backward(np.zeros((3, 2)))
+def test_backward_after_an_eval_forward_only_is_refused_by_the_model():
+    model = model_of("relu").eval()
+    model.forward(np.ones((2, 3)))
+    with pytest.raises(RuntimeError, match=re.escape("Sequential(Activation('relu')).backward") + ".*forward pass in training mode"):
+        model.backward(np.ones((2, 3)))
 
 
-def test_integer_input():
-    with pytest.raises(TypeError, match=r"Activation\('relu'\) got input with dtype int\d+.*astype\(np\.float64\)"):
-        bk.Activation("relu").forward(np.arange(6).reshape(2, 3))
+def test_grad_shape_mismatch_is_refused_by_the_model():
+    model = model_of("sigmoid")
+    model.forward(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=re.escape("Sequential(Activation('sigmoid')).backward got grad of shape (3, 2): expected (2, 3)")):
+        model.backward(np.zeros((3, 2)), input_grad=True)
 
 
-def test_integer_grad_a():
-    layer = bk.Activation("relu")
-    layer.forward(np.ones((2, 3)))
-    with pytest.raises(TypeError, match=r"grad_a with dtype int"):
-        layer.backward(np.ones((2, 3), dtype=int))
+def test_integer_input_is_refused_by_the_model():
+    with pytest.raises(TypeError, match=r"Sequential\(Activation\('relu'\)\) got input with dtype int\d+.*astype\(np\.float64\)"):
+        model_of("relu").forward(np.arange(6).reshape(2, 3))
+
+
+def test_integer_grad_is_refused_by_the_model():
+    model = model_of("relu")
+    model.forward(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"Sequential\(Activation\('relu'\)\)\.backward got grad with dtype int"):
+        model.backward(np.ones((2, 3), dtype=int), input_grad=True)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_input_names_the_index(bad):
     z = np.zeros((2, 3))
     z[1, 2] = bad
-    with pytest.raises(ValueError, match=r"Activation\('gelu'\) got input with 1 non-finite.*at index \(1, 2\)"):
-        bk.Activation("gelu").forward(z)
+    with pytest.raises(ValueError, match=r"Sequential\(Activation\('gelu'\)\) got input with 1 non-finite.*at index \(1, 2\)"):
+        model_of("gelu").forward(z)
+
+
+def test_a_model_of_activations_gives_dL_dx_on_request_and_nothing_by_default():
+    """No parameters: by default backward has nothing to fill and returns None; input_grad=True runs the layer."""
+    model = model_of("tanh")
+    z, g = np.array([[0.5, -1.0, 2.0]]), np.array([[1.0, 2.0, -3.0]])
+    model.forward(z)
+    assert model.parameters() == []
+    assert model.backward(g) is None
+    np.testing.assert_array_equal(model.backward(g, input_grad=True), g * (1 - np.tanh(z) ** 2))

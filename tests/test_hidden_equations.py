@@ -46,14 +46,14 @@ def _forward_backward(model, loss, X, y):
     model.zero_grad()
     loss.forward(model.forward(X), y)
     dense = model.dense_layers
-    a = {l: layer.cache for l, layer in enumerate(dense)}          # Dense l+1 cached a^(l)
+    a = {l: layer.a_prev for l, layer in enumerate(dense)}         # Dense l+1 kept a^(l)
     grad, delta, l = loss.backward(), {}, len(dense)
     for layer in reversed(model.layers):
         if isinstance(layer, bk.Dense):
             delta[l] = grad                                         # Dense.backward receives delta^(l)
             l -= 1
         grad = layer.backward(grad)
-    z = {l: layer.cache @ layer.W.value + layer.b.value for l, layer in enumerate(dense, start=1)}
+    z = {l: layer.a_prev @ layer.W.value + layer.b.value for l, layer in enumerate(dense, start=1)}
     return z, a, delta
 
 
@@ -131,7 +131,7 @@ def test_eq_hidden_grad_a_is_what_dense_backward_returns(seed, N, n_l, n_next):
     grad_a = dense.backward(delta_next)
     assert grad_a.shape == (N, n_l)
     np.testing.assert_allclose(grad_a, delta_next @ dense.W.value.T, rtol=1e-13)
-    numeric = bk.numerical_gradient(lambda: loss.forward(dense.forward(a, cache=False), y), a)
+    numeric = bk.numerical_gradient(lambda: loss.forward(bk.Sequential(dense).predict(a), y), a)
     assert bk.rel_error(grad_a, numeric) < 1e-7
 
 

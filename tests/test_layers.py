@@ -1,10 +1,14 @@
-"""Tests for bpkit.layers: Parameter and the affine Dense layer.
+"""Tests for bpkit.layers: Parameter, the affine Dense layer, and the input check it offers a model.
 
 Hypothesis examples per gradient property:
 - test_backward_passes_check_layer: 40 examples (input, W and b gradients each);
 - test_gradients_accumulate_and_zero_grad_resets: 20 examples;
-- test_backward_after_zero_grad_gives_exactly_the_new_gradient: 20 examples.
+- test_backward_after_zero_grad_gives_exactly_the_new_gradient: 20 examples;
+- test_backward_without_input_grad_fills_the_same_gradients: 20 examples.
 test_forward_is_affine runs 30 examples.
+
+Layers trust their input; ``Dense.check_input`` is the check a model runs once, where the data
+enters (``Sequential.forward``). The error tests call it both ways.
 """
 
 import re
@@ -91,7 +95,7 @@ def test_gradients_accumulate_and_zero_grad_resets(case):
 @settings(max_examples=20)
 @given(layer_cases)
 def test_backward_after_zero_grad_gives_exactly_the_new_gradient(case):
-    """zero_grad only marks the gradient; the next backward writes over the old numbers in place."""
+    """zero_grad writes zeros into the same arrays; the next backward adds to them, leaving exactly the new gradient."""
     N, n_in, n_out, seed = case
     rng = np.random.default_rng(seed)
     layer = dense_with_random_bias(n_in, n_out, rng)
@@ -107,30 +111,37 @@ def test_backward_after_zero_grad_gives_exactly_the_new_gradient(case):
         np.testing.assert_allclose(layer.b.grad, d.sum(axis=0), rtol=1e-12, atol=1e-12)
 
 
-def test_zero_grad_reads_as_zeros_until_something_is_added():
+def test_zero_grad_writes_zeros_in_place():
     p = bk.Parameter(np.arange(6.0).reshape(2, 3), "W")
-    A, B = np.full((2, 4), 0.5), np.arange(12.0).reshape(4, 3)
-    p.accumulate(A, B)
-    p.accumulate(A, B)
-    np.testing.assert_allclose(p.grad, 2 * (A @ B))
+    grad = p.grad
+    assert grad.shape == (2, 3) and grad.dtype == np.float64 and not grad.any()  # starts at zeros
+    p.grad += 2.5
     p.zero_grad()
-    assert p.grad.shape == (2, 3) and not p.grad.any()  # read right after zero_grad: zeros
-    p.accumulate(A, B)  # added to those zeros
-    np.testing.assert_array_equal(p.grad, A @ B)
+    assert p.grad is grad and not grad.any()  # the same array, now zeros: a view of it sees them
+    p.grad = np.full((2, 3), 7.0)  # an assigned gradient is the one zero_grad resets
+    assigned = p.grad
     p.zero_grad()
-    p.grad += 1.0  # += through the attribute starts from zeros too
-    np.testing.assert_array_equal(p.grad, np.ones((2, 3)))
-    p.grad = np.full((2, 3), 7.0)  # assigned: kept, and accumulate adds to it
-    p.accumulate(A, B)
-    np.testing.assert_array_equal(p.grad, 7.0 + A @ B)
+    assert p.grad is assigned and not assigned.any()
+    np.testing.assert_array_equal(p.value, np.arange(6.0).reshape(2, 3))  # the value is untouched
 
 
-@pytest.mark.parametrize("A_shape, B_shape", [((2, 5), (4, 3)), ((2, 4), (4, 5)), ((3, 4), (4, 3)), ((4,), (4, 3))])
-def test_accumulate_with_the_wrong_shapes_names_them(A_shape, B_shape):
-    p = bk.Parameter(np.zeros((2, 3)), "W1")
-    with pytest.raises(ValueError, match=re.escape(f"Parameter 'W1' of shape (2, 3) cannot add A @ B for A of shape {A_shape} and B of shape {B_shape}")):
-        p.accumulate(np.ones(A_shape), np.ones(B_shape))
-    assert not p.grad.any()
+@settings(max_examples=20)
+@given(layer_cases)
+def test_backward_without_input_grad_fills_the_same_gradients(case):
+    """input_grad=False: the same W and b gradients, and no dL/da_prev (None)."""
+    N, n_in, n_out, seed = case
+    rng = np.random.default_rng(seed)
+    layer = dense_with_random_bias(n_in, n_out, rng)
+    X, d = rng.normal(size=(N, n_in)), rng.normal(size=(N, n_out))
+    layer.forward(X)
+    grad_X = layer.backward(d)
+    full = [p.grad.copy() for p in layer.parameters()]
+    for p in layer.parameters():
+        p.zero_grad()
+    assert layer.backward(d, input_grad=False) is None
+    assert grad_X.shape == (N, n_in)
+    for p, g in zip(layer.parameters(), full):
+        np.testing.assert_array_equal(p.grad, g)
 
 
 def test_a_step_after_zero_grad_without_backward_moves_nothing():
@@ -147,15 +158,23 @@ def test_a_step_after_zero_grad_without_backward_moves_nothing():
         np.testing.assert_array_equal(p.value, b)
 
 
-def test_forward_without_cache_keeps_the_last_cached_input():
+def test_training_forward_keeps_the_input_and_eval_forward_keeps_nothing():
     rng = np.random.default_rng(4)
     layer = bk.Dense(2, 3, rng=rng)
+    assert layer.training and layer.a_prev is None
     X1, X2 = rng.normal(size=(5, 2)), rng.normal(size=(5, 2))
     layer.forward(X1)
-    layer.forward(X2, cache=False)
+    assert layer.a_prev is X1  # kept as it is, not copied
+    layer.training = False
+    np.testing.assert_array_equal(layer.forward(X2), X2 @ layer.W.value + layer.b.value)
+    assert layer.a_prev is X1  # an evaluation-mode forward leaves what training kept
     delta = np.ones((5, 3))
     layer.backward(delta)
     np.testing.assert_allclose(layer.W.grad, X1.T @ delta)
+    fresh = bk.Dense(2, 3, rng=rng)
+    fresh.training = False
+    fresh.forward(X1)
+    assert fresh.a_prev is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -228,80 +247,91 @@ def make_layer(dtype=np.float64):
     return bk.Dense(3, 4, rng=np.random.default_rng(0), dtype=dtype)
 
 
-def test_wrong_input_width_exact_message():
+#: the two ways the input check runs: called directly, and by a model whose first layer is the Dense
+CHECKS = {
+    "check_input": lambda layer, x: layer.check_input(x),
+    "Sequential.forward": lambda layer, x: bk.Sequential(layer, bk.Activation("relu")).forward(x),
+}
+check_ways = pytest.mark.parametrize("check", CHECKS.values(), ids=list(CHECKS))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_check_input_returns_a_good_input_itself(dtype):
+    X = np.arange(6, dtype=dtype).reshape(2, 3)
+    assert make_layer(dtype).check_input(X) is X
+
+
+def test_check_input_turns_a_list_of_floats_into_an_array():
+    x = make_layer().check_input([[1.0, 2.0, 3.0]])
+    assert isinstance(x, np.ndarray) and x.dtype == np.float64 and x.shape == (1, 3)
+
+
+@check_ways
+def test_wrong_input_width_exact_message(check):
     with pytest.raises(ValueError, match="^" + re.escape("Dense(3->4) got input of shape (5, 2): expected (batch, 3)") + "$"):
-        make_layer().forward(np.zeros((5, 2)))
+        check(make_layer(), np.zeros((5, 2)))
 
 
-def test_one_dimensional_input_mentions_reshape():
+@check_ways
+def test_one_dimensional_input_mentions_reshape(check):
     with pytest.raises(ValueError, match=r"Dense\(3->4\) got 1-D input of shape \(3,\).*x\.reshape\(1, -1\)"):
-        make_layer().forward(np.zeros(3))
+        check(make_layer(), np.zeros(3))
 
 
-def test_three_dimensional_input():
+@check_ways
+def test_three_dimensional_input(check):
     with pytest.raises(ValueError, match=r"Dense\(3->4\) got 3-D input of shape \(2, 5, 3\): expected a 2-D array"):
-        make_layer().forward(np.zeros((2, 5, 3)))
+        check(make_layer(), np.zeros((2, 5, 3)))
 
 
-def test_empty_batch():
+@check_ways
+def test_empty_batch(check):
     with pytest.raises(ValueError, match=r"Dense\(3->4\) got an empty batch"):
-        make_layer().forward(np.zeros((0, 3)))
+        check(make_layer(), np.zeros((0, 3)))
 
 
-def test_integer_input():
+@check_ways
+def test_integer_input(check):
     with pytest.raises(TypeError, match=r"Dense\(3->4\) got input with dtype int\d+.*astype\(np\.float64\)"):
-        make_layer().forward(np.ones((2, 3), dtype=int))
+        check(make_layer(), np.ones((2, 3), dtype=int))
 
 
-def test_object_input():
+@check_ways
+def test_object_input(check):
     with pytest.raises(TypeError, match=r"Dense\(3->4\) got input with dtype object: expected float32 or float64"):
-        make_layer().forward(np.array([[1.0, 2.0, None]], dtype=object))
+        check(make_layer(), np.array([[1.0, 2.0, None]], dtype=object))
 
 
+@check_ways
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_input_names_the_index(bad):
+def test_non_finite_input_names_the_index(bad, check):
     X = np.zeros((4, 3))
     X[2, 1] = bad
     X[3, 0] = bad
     with pytest.raises(ValueError, match=r"Dense\(3->4\) got input with 2 non-finite value\(s\).*the first is .* at index \(2, 1\)"):
-        make_layer().forward(X)
+        check(make_layer(), X)
 
 
-def test_float32_input_to_a_float64_layer():
+@check_ways
+def test_float32_input_to_a_float64_layer(check):
     with pytest.raises(TypeError, match=r"Dense\(3->4\) has float64 weights but got float32 input.*X\.astype\(np\.float64\)"):
-        make_layer().forward(np.zeros((2, 3), dtype=np.float32))
+        check(make_layer(), np.zeros((2, 3), dtype=np.float32))
 
 
-def test_float64_input_to_a_float32_layer():
+@check_ways
+def test_float64_input_to_a_float32_layer(check):
     with pytest.raises(TypeError, match=r"has float32 weights but got float64 input.*dtype=np\.float64"):
-        make_layer(np.float32).forward(np.zeros((2, 3)))
+        check(make_layer(np.float32), np.zeros((2, 3)))
 
 
-def test_backward_before_forward():
-    with pytest.raises(RuntimeError, match=re.escape("Dense(3->4).backward called before forward")):
-        make_layer().backward(np.zeros((2, 4)))
-
-
-def test_backward_after_an_uncached_forward_only():
+def test_a_refused_input_leaves_what_the_model_kept():
     layer = make_layer()
-    layer.forward(np.zeros((2, 3)), cache=False)
-    with pytest.raises(RuntimeError, match="called before forward"):
-        layer.backward(np.zeros((2, 4)))
-
-
-@pytest.mark.parametrize("shape", [(3, 4), (2, 3), (2, 4, 1), (4,)])
-def test_delta_with_wrong_batch_or_width(shape):
-    layer = make_layer()
-    layer.forward(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=re.escape(f"Dense(3->4).backward got delta of shape {shape}: expected (2, 4)")):
-        layer.backward(np.zeros(shape))
-
-
-def test_integer_delta():
-    layer = make_layer()
-    layer.forward(np.zeros((2, 3)))
-    with pytest.raises(TypeError, match=r"backward got delta with dtype int"):
-        layer.backward(np.zeros((2, 4), dtype=int))
+    model = bk.Sequential(layer)
+    X = np.ones((2, 3))
+    model.forward(X)
+    with pytest.raises(ValueError, match="non-finite"):
+        model.forward(np.full((5, 3), np.nan))
+    assert layer.a_prev is X
 
 
 @pytest.mark.parametrize("n_in, n_out, label, shown", [

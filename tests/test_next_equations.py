@@ -49,16 +49,36 @@ def test_eq_next_batch_outer_product_is_sum_of_row_outer_products(arrays):
     assert np.allclose(a.T @ delta, summed, rtol=1e-12, atol=1e-12)
 
 
-# --- caching and checkpointing ----------------------------------------------------------------
+# --- what forward keeps, and checkpointing -----------------------------------------------------
+
+KEPT = {bk.Dense: "a_prev", bk.Activation: "z"}  # where each kind of layer keeps its array
+
+
+def _kept(layers):
+    """What the layers keep for backward (None where a layer keeps nothing)."""
+    return [getattr(layer, KEPT[type(layer)]) for layer in layers]
+
+
+def _forget(layer):
+    setattr(layer, KEPT[type(layer)], None)
+
+
+def _held(arrays):
+    """Numbers held by the arrays, each distinct array counted once."""
+    return sum(a.size for a in {id(a): a for a in arrays if a is not None}.values())
+
 
 @given(st.lists(st.integers(1, 6), min_size=2, max_size=5), st.integers(1, 7), seeds)
 def test_eq_next_cache_count_matches_what_an_mlp_stores(sizes, N, seed):
-    """eq-next-cache-count: after forward, the caches hold N (n_0 + 2 * sum of hidden widths) numbers."""
+    """eq-next-cache-count: after a training forward the layers keep N (n_0 + 2 * sum of hidden widths) numbers;
+    a prediction adds nothing and changes nothing."""
     rng = np.random.default_rng(seed)
     model = bk.MLP(sizes, "tanh", rng=rng)
     model.forward(rng.normal(size=(N, sizes[0])))
-    distinct = {id(layer.cache): layer.cache for layer in model.layers}
-    assert sum(a.size for a in distinct.values()) == N * (sizes[0] + 2 * sum(sizes[1:-1]))
+    kept = _kept(model.layers)
+    assert _held(kept) == N * (sizes[0] + 2 * sum(sizes[1:-1]))
+    model.predict(rng.normal(size=(N + 1, sizes[0])))
+    assert all(a is b for a, b in zip(_kept(model.layers), kept))
 
 
 def _checkpointed_backward(model, loss, X, y, n_segments):
@@ -67,25 +87,27 @@ def _checkpointed_backward(model, loss, X, y, n_segments):
     cuts = starts[::len(starts) // n_segments][:n_segments] + [len(model.layers)]
     segments = [model.layers[i:j] for i, j in zip(cuts[:-1], cuts[1:])]
     for layer in model.layers:
-        layer.cache = None
+        _forget(layer)
     model.zero_grad()
+    model.eval()                               # the first forward keeps nothing but the segment inputs
     checkpoints, a = [], X
     for segment in segments:
         checkpoints.append(a)
         for layer in segment:
-            a = layer.forward(a, cache=False)
+            a = layer.forward(a)
+    assert _kept(model.layers) == [None] * len(model.layers)
     loss.forward(a, y)
     grad, peak = loss.backward(), 0
+    model.train()
     for segment in reversed(segments):
         a = checkpoints[-1]
         for layer in segment:
             a = layer.forward(a)
-        held = {id(h): h for h in checkpoints + [layer.cache for layer in model.layers] if h is not None}
-        peak = max(peak, sum(h.size for h in held.values()))
+        peak = max(peak, _held(checkpoints + _kept(model.layers)))
         for layer in reversed(segment):
             grad = layer.backward(grad)
         for layer in segment:
-            layer.cache = None
+            _forget(layer)
         checkpoints.pop()
     return peak
 
@@ -154,10 +176,10 @@ class _Dual:
 def _layer_jacobian_fd(layer, act, x):
     """Central-difference Jacobian (m x n) of x -> act(layer(x)) for one row x."""
     m, n = layer.n_out, layer.n_in
-    J = np.zeros((m, n))
+    J, piece = np.zeros((m, n)), bk.Sequential(layer, act)
     for i in range(m):
         xi = x.copy()
-        J[i] = bk.numerical_gradient(lambda: float(act.forward(layer.forward(xi, cache=False), cache=False)[0, i]), xi)[0]
+        J[i] = bk.numerical_gradient(lambda: float(piece.predict(xi)[0, i]), xi)[0]
     return J
 
 
@@ -400,7 +422,7 @@ def test_eq_next_residual_block_gradient_is_identity_plus_block_jacobian(seed):
     x, a_bar = rng.normal(size=(1, 3)), rng.normal(size=(1, 3))
 
     def block(xx):
-        return xx + dense.forward(act.forward(xx, cache=False), cache=False)
+        return xx + bk.Sequential(act, dense).predict(xx)
 
     z = act.forward(x)
     dense.forward(z)

@@ -128,3 +128,15 @@ def test_swap_layer_refuses_a_layer_of_another_kind(rng):
         pb.swap_layer(model, 1, pb.DenseTransposedInputGrad)
     layer = pb.swap_layer(model, 2, pb.DenseTransposedInputGrad)
     assert model.layers[2] is layer and isinstance(layer, pb.DenseTransposedInputGrad)
+
+
+@pytest.mark.parametrize("cls", [pb.DenseTransposedInputGrad, pb.DenseBiasSummedOverUnits,
+                                 pb.DenseOverwritingGrad])
+def test_a_buggy_dense_follows_the_protocol_even_as_the_first_layer(cls):
+    rng = np.random.default_rng(0)
+    model, X, y = pb._net(rng)
+    loss = bk.MSE()
+    pb.swap_layer(model, 0, cls)
+    loss.forward(model.forward(X), y)
+    assert model.backward(loss.backward()) is None
+    assert np.any(model.layers[0].W.grad != 0)

@@ -117,7 +117,7 @@ def test_every_activation_backpropagates_like_torch(activation, rng):
     twin = TorchMLP(model, [activation])
     loss = bk.SoftmaxCrossEntropy()
     loss.forward(model.forward(X), y)
-    grad_X = model.backward(loss.backward())
+    grad_X = model.backward(loss.backward(), input_grad=True)
     x_t = torch.from_numpy(X).requires_grad_(True)
     torch_loss("softmax_ce", twin(x_t), y).backward()
     assert max_diff([p.grad for p in model.parameters()], twin.bpkit_grads()) < 1e-10

@@ -1,5 +1,6 @@
-"""The training loop: it learns, it records, it accumulates exactly, it stops loudly, it is quiet."""
+"""The training loop: it learns, it records, it accumulates exactly, it stops loudly, it shows progress only to someone watching."""
 
+import re
 import sys
 
 import numpy as np
@@ -38,7 +39,7 @@ def test_history_contents_with_validation_and_schedule():
     X_train, X_val, y_train, y_val = data.train_test_split(X, y, 0.25, rng)
     opt = optim.SGD(model.parameters(), lr=0.4)
     history = train.fit(model, bk.BCEWithLogits(), opt, X_train, y_train, epochs=6, batch_size=50, rng=rng,
-                        X_val=X_val, y_val=y_val, schedule=optim.StepLR(opt, step_size=2, gamma=0.5))
+                        val=(X_val, y_val), schedule=optim.StepLR(opt, step_size=2, gamma=0.5))
     d = history.as_dict()
     assert list(d) == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
     assert all(len(v) == 6 for v in d.values()) and len(history) == 6
@@ -52,18 +53,37 @@ def test_history_contents_with_validation_and_schedule():
     assert repr(history).startswith("History(6 epochs; last: train_loss=")
 
 
-def test_history_without_metric_or_validation(rng):
+def test_a_regression_loss_records_no_accuracy(rng):
     X = rng.normal(size=(40, 3))
     y = X @ rng.normal(size=(3, 2))
     model = bk.MLP([3, 2], "relu", rng=rng)
+    assert not bk.MSE().classifier
     history = train.fit(model, bk.MSE(), optim.SGD(model.parameters(), lr=0.1), X, y,
-                        epochs=3, batch_size=10, rng=rng, metric=None)
+                        epochs=3, batch_size=10, rng=rng)
     assert list(history.as_dict()) == ["epoch", "lr", "train_loss"]
     assert not hasattr(history, "train_acc")
+    history = train.fit(model, bk.MSE(), optim.SGD(model.parameters(), lr=0.1), X, y,
+                        epochs=2, batch_size=10, rng=rng, val=(X[:8], y[:8]))
+    assert list(history.as_dict()) == ["epoch", "lr", "train_loss", "val_loss"]
+    assert history.val_loss[-1] == pytest.approx(train.evaluate(model, bk.MSE(), X[:8], y[:8])[0], rel=1e-14)
+    assert train.evaluate(model, bk.MSE(), X[:8], y[:8])[1] is None
+
+
+@pytest.mark.parametrize("loss", [bk.BCEWithLogits(), bk.SoftmaxCrossEntropy()], ids=["bce", "softmax"])
+def test_a_classification_loss_records_accuracy(loss, rng):
+    X = rng.normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(np.float64).reshape(-1, 1) if isinstance(loss, bk.BCEWithLogits) else (X[:, 0] > 0).astype(int)
+    model = bk.MLP([2, 4, y.shape[1] if y.ndim == 2 else 2], "tanh", rng=rng)
+    assert loss.classifier
+    history = train.fit(model, loss, optim.SGD(model.parameters(), lr=0.1), X, y, epochs=2, batch_size=30, rng=rng,
+                        val=(X[:10], y[:10]))
+    assert list(history.as_dict()) == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+    assert history.val_acc[-1] == train.evaluate(model, loss, X[:10], y[:10])[1]
+    assert history.val_acc[-1] == train.accuracy(model.predict(X[:10]), y[:10])
 
 
 def test_fit_is_the_plain_loop_written_out():
-    """fit == forward, loss, backward, step, zero_grad per batch; train_loss = mean over samples."""
+    """fit == zero_grad, forward, loss, backward, step per batch; train_loss = mean over samples."""
     model_a, X, y, _ = moons_model(2, n=90)
     model_b, _, _, _ = moons_model(2, n=90)
     loss = bk.BCEWithLogits()
@@ -138,29 +158,26 @@ def test_accumulated_gradient_with_unequal_batches_equals_the_big_batch_gradient
         assert np.max(np.abs(p.grad - g)) < 1e-12
 
 
-def test_fit_with_accumulation_and_a_short_last_group_takes_the_big_batch_steps():
-    """110 examples: minibatches of 10 grouped by 4 make groups of 40, 40 and 30, like batches of 40."""
-    model_a, X, y, _ = moons_model(3, n=110)
-    model_b, _, _, _ = moons_model(3, n=110)
+@pytest.mark.parametrize("make_opt", [lambda ps: optim.SGD(ps, lr=0.2), lambda ps: optim.Adam(ps, lr=0.01)],
+                         ids=["SGD", "Adam"])
+@pytest.mark.parametrize("sizes", [(10, 10, 10, 10), (10, 10, 10)], ids=["full group", "short group"])
+def test_accumulate_gradients_then_one_step_takes_the_big_batch_step(make_opt, sizes):
+    """Minibatches of 10 accumulated, then one optimizer step: the same weights as one step on the batch they make up."""
+    model_a, X, y, _ = moons_model(3, n=sum(sizes))
+    model_b, _, _, _ = moons_model(3, n=sum(sizes))
     loss = bk.BCEWithLogits()
-    train.fit(model_a, loss, optim.SGD(model_a.parameters(), lr=0.2), X, y, epochs=2, batch_size=10, accumulate=4,
-              rng=np.random.default_rng(9))
-    train.fit(model_b, loss, optim.SGD(model_b.parameters(), lr=0.2), X, y, epochs=2, batch_size=40,
-              rng=np.random.default_rng(9))
+    opt_a, opt_b = make_opt(model_a.parameters()), make_opt(model_b.parameters())
+    edges = np.cumsum((0,) + sizes)
+    for _ in range(2):  # two steps: the second starts from gradients and optimizer state the first left
+        opt_a.zero_grad()
+        train.accumulate_gradients(model_a, loss, [(X[a:b], y[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+        opt_a.step()
+        opt_b.zero_grad()
+        loss.forward(model_b.forward(X), y)
+        model_b.backward(loss.backward())
+        opt_b.step()
     assert max_weight_diff(model_a, model_b) < 1e-12
-
-
-@pytest.mark.parametrize("make_opt", [lambda ps: optim.SGD(ps, lr=0.2), lambda ps: optim.Adam(ps, lr=0.01)])
-def test_fit_with_accumulation_takes_the_big_batch_steps(make_opt):
-    model_a, X, y, _ = moons_model(3, n=120)
-    model_b, _, _, _ = moons_model(3, n=120)
-    loss = bk.BCEWithLogits()
-    train.fit(model_a, loss, make_opt(model_a.parameters()), X, y, epochs=2, batch_size=10, accumulate=4,
-              rng=np.random.default_rng(9))
-    train.fit(model_b, loss, make_opt(model_b.parameters()), X, y, epochs=2, batch_size=40,
-              rng=np.random.default_rng(9))
-    assert max_weight_diff(model_a, model_b) < 1e-12
-    assert max_weight_diff(model_a, moons_model(3, n=120)[0]) > 1e-3  # and the weights did move
+    assert max_weight_diff(model_a, moons_model(3, n=sum(sizes))[0]) > 1e-3  # and the weights did move
 
 
 def test_clip_norm_bounds_each_sgd_step(rng):
@@ -181,7 +198,7 @@ def test_divergence_raises_floating_point_error_naming_epoch_and_step(rng):
     model = bk.MLP([3, 8, 1], "tanh", rng=rng)
     with pytest.raises(FloatingPointError, match=r"diverged at epoch \d+, step [1-4]\b.*smaller learning rate \(lr=10\)"):
         train.fit(model, bk.MSE(), optim.SGD(model.parameters(), lr=10.0), X, y,
-                  epochs=200, batch_size=16, rng=rng, metric=None)
+                  epochs=200, batch_size=16, rng=rng)
 
 
 class LossThatTurnsNaN(bk.MSE):
@@ -200,7 +217,7 @@ def test_a_nan_loss_raises_before_any_step_with_it(rng):
     model = bk.MLP([2, 1], "relu", rng=rng)
     opt = optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(FloatingPointError, match=r"at epoch 2, step 1: the loss is nan\. Try a smaller learning rate"):
-        train.fit(model, LossThatTurnsNaN(), opt, X, y, epochs=3, batch_size=10, rng=rng, metric=None)
+        train.fit(model, LossThatTurnsNaN(), opt, X, y, epochs=3, batch_size=10, rng=rng)
     assert opt.t == 2
 
 
@@ -219,7 +236,6 @@ def test_every_entry_of_x_is_checked_before_training_and_named_by_its_row_in_x(r
     with pytest.raises(ValueError, match=r"fit got X with 1 non-finite value\(s\) \(NaN or inf\); the first is nan at index \(47, 1\)"):
         train.fit(model, bk.BCEWithLogits(), opt, X, y, epochs=3, batch_size=10, rng=rng)
     assert opt.t == 0  # refused before the first step
-    assert model.layers[0].check_input
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -227,13 +243,16 @@ def test_every_entry_of_x_is_checked_before_training_and_named_by_its_row_in_x(r
     (lambda X: X[:, :1], r"fit got X_val of shape \(10, 1\) and dtype float64 for X of shape \(50, 2\)"),
     (lambda X: X.astype(np.float32), r"fit got X_val of shape \(10, 2\) and dtype float32 for X of shape \(50, 2\) and dtype float64"),
     (lambda X: X[:9], r"fit \(validation data\) got X with 9 rows"),
+    (lambda X: [X], r"fit got val of type list: expected a pair \(X_val, y_val\)"),
+    (lambda X: (X,), r"fit got val of type tuple: expected a pair \(X_val, y_val\)"),
 ])
 def test_bad_validation_data_is_refused_before_training(bad, message):
     model, X, y, rng = moons_model(8, n=50)
     opt = optim.SGD(model.parameters(), lr=0.1)
+    val = bad(X[:10])
     with pytest.raises(ValueError, match=message):
         train.fit(model, bk.BCEWithLogits(), opt, X, y, epochs=2, batch_size=10, rng=rng,
-                  X_val=bad(X[:10]), y_val=y[:10])
+                  val=val if isinstance(val, (list, tuple)) else (val, y[:10]))
     assert opt.t == 0
 
 
@@ -247,17 +266,34 @@ def test_big_data_is_checked_block_by_block_and_the_first_bad_entry_is_still_nam
     bk._checks.check_finite(X, "fit", "X")  # all finite: no error
 
 
-def test_the_input_check_runs_on_the_first_minibatch_only_and_only_inside_fit(rng, monkeypatch):
+def test_the_model_checks_each_batch_once_at_its_first_layer_and_fit_changes_no_layer(monkeypatch):
     model, X, y, rng = moons_model(7, n=40)
-    first, seen = model.layers[0], []
-    forward = first.forward
-    monkeypatch.setattr(first, "forward", lambda a, cache=True: seen.append(first.check_input) or forward(a, cache))
-    X_val, y_val = X[:8], y[:8]
+    seen = {}
+
+    def recorded(i, check):
+        def check_and_record(a):
+            seen[i].append(len(a))
+            return check(a)
+        return check_and_record
+
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, bk.Dense):
+            seen[i] = []
+            monkeypatch.setattr(layer, "check_input", recorded(i, layer.check_input))
+
+    def state(layer):  # everything but what forward keeps, the mode, and the check wrapped above
+        return {k: v for k, v in vars(layer).items() if k not in ("a_prev", "z", "training", "check_input")}
+
+    before = [state(layer) for layer in model.layers]
     train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
-              epochs=3, batch_size=10, rng=rng, X_val=X_val, y_val=y_val)
-    # the first of 4 training batches is checked (dtype, width); then, with the validation set, none is
-    assert seen == [True] + [False] * 14
-    assert first.check_input and not any(layer.check_input for layer in model.layers[1:])
+              epochs=3, batch_size=10, rng=rng, val=(X[:8], y[:8]), progress=False)
+    # every training batch (4 a epoch) and the validation set (once a epoch) pass the first layer's check
+    assert seen[0] == ([10] * 4 + [8]) * 3
+    assert all(seen[i] == [] for i in seen if i > 0)
+    after = [state(layer) for layer in model.layers]
+    assert [d.keys() for d in after] == [d.keys() for d in before]  # nothing set on a layer, nothing flipped
+    assert all(a[k] is b[k] for a, b in zip(after, before) for k in b)
+    assert model.training and all(layer.training for layer in model.layers)
 
 
 @pytest.mark.parametrize("batch_size", [500, 101, 0, -3, 12.5])
@@ -268,27 +304,32 @@ def test_batch_size_larger_than_the_data_or_not_positive(batch_size):
                   epochs=1, batch_size=batch_size, rng=rng)
 
 
-def test_one_full_batch_equals_plain_gradient_descent():
-    """batch_size = N: every epoch is one step on the whole data set (no shuffling needed)."""
+def test_one_full_batch_is_shuffled_like_any_other_and_equals_plain_gradient_descent():
+    """batch_size = N: every epoch is one step on the whole data set, its rows in the order of rng's permutation."""
     model_a, X, y, rng = moons_model(10, n=80)
     model_b, _, _, _ = moons_model(10, n=80)
+    model_c, _, _, _ = moons_model(10, n=80)
     loss = bk.BCEWithLogits()
-    train.fit(model_a, loss, optim.SGD(model_a.parameters(), lr=0.3), X, y, epochs=5, batch_size=80, rng=rng)
-    opt = optim.SGD(model_b.parameters(), lr=0.3)
+    rng_b = np.random.default_rng(12)
+    train.fit(model_a, loss, optim.SGD(model_a.parameters(), lr=0.3), X, y, epochs=5, batch_size=80,
+              rng=np.random.default_rng(12))
+    opt_b, opt_c = optim.SGD(model_b.parameters(), lr=0.3), optim.SGD(model_c.parameters(), lr=0.3)
     for _ in range(5):
-        loss.forward(model_b.forward(X), y)
-        model_b.backward(loss.backward())
-        opt.step()
-        opt.zero_grad()
-    assert max_weight_diff(model_a, model_b) == 0.0
+        order = rng_b.permutation(80)  # what minibatches draws for one epoch
+        for model, opt, rows in ((model_b, opt_b, order), (model_c, opt_c, np.arange(80))):
+            opt.zero_grad()
+            loss.forward(model.forward(X[rows]), y[rows])
+            model.backward(loss.backward())
+            opt.step()
+    assert max_weight_diff(model_a, model_b) == 0.0  # the very same arithmetic
+    assert max_weight_diff(model_a, model_c) < 1e-12  # the order of the rows only changes the rounding
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "fit got epochs=0: expected a positive integer"),
-    ({"accumulate": 0}, "fit got accumulate=0"),
-    ({"metric": "f1"}, "fit got metric='f1'"),
+    ({"epochs": 2.0}, "fit got epochs=2.0: expected a positive integer"),
     ({"clip_norm": -1.0}, "fit got clip_norm=-1.0"),
-    ({"X_val": np.zeros((3, 2))}, "fit got only one of X_val and y_val"),
+    ({"val": np.zeros((3, 2))}, r"fit got val of type ndarray: expected a pair \(X_val, y_val\)"),
 ])
 def test_bad_fit_arguments(kwargs, message):
     model, X, y, rng = moons_model(7, n=40)
@@ -312,38 +353,62 @@ def test_nothing_is_printed_with_progress_false_even_when_watched(capfd, monkeyp
     assert out == "" and err == ""
 
 
-def test_progress_bar_goes_to_stderr_only(capsys):
-    quick_fit(progress=True)
-    out, err = capsys.readouterr()
-    assert out == "" and "epochs" in err and "3/3" in err and "loss=" in err
+class FakeTerminal:
+    """A stderr that is a terminal and keeps what is written to it."""
 
-
-@pytest.mark.parametrize("watched", [True, False])
-def test_the_default_shows_a_bar_exactly_when_someone_is_watching(watched, capfd, monkeypatch):
-    monkeypatch.setattr(train, "_watched", lambda: watched)
-    quick_fit()
-    out, err = capfd.readouterr()
-    assert out == ""
-    assert ("3/3" in err) == watched and (err == "") == (not watched)
-
-
-class FakeStderr:
-    def __init__(self, tty):
-        self.tty = tty
+    def __init__(self, tty=True):
+        self.tty, self.text = tty, ""
 
     def isatty(self):
         return self.tty
 
+    def write(self, text):
+        self.text += text
 
-@pytest.mark.parametrize("env", [None, "0", "false", "1"])
+    def flush(self):
+        pass
+
+
+def test_progress_true_outside_a_terminal_writes_the_line_to_stderr_only(capfd):
+    quick_fit(progress=True)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.startswith("\rfit: epoch 1/3, loss ") and "\rfit: epoch 3/3, loss " in err and err.endswith("\n")
+    assert err.count("\n") == 1
+
+
+def test_in_a_terminal_the_line_goes_to_stderr_only_and_ends_with_a_newline(capfd, monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert train._watched()
+    quick_fit()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    lines = terminal.text.split("\r")
+    assert lines[0] == ""  # each update starts by going back to the start of the line
+    assert [line.split(",")[0] for line in lines[1:4]] == ["fit: epoch 1/3", "fit: epoch 2/3", "fit: epoch 3/3"]
+    assert all(re.fullmatch(r"fit: epoch \d/3, loss \d\.\d{4} \(\d+\.\d s\)", line) for line in lines[1:4])
+    assert terminal.text.endswith("\n") and terminal.text.count("\n") == 1
+
+
+@pytest.mark.parametrize("watched", [True, False])
+def test_the_default_shows_a_line_exactly_when_someone_is_watching(watched, capfd, monkeypatch):
+    monkeypatch.setattr(train, "_watched", lambda: watched)
+    quick_fit()
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("epoch 3/3" in err) == watched and (err == "") == (not watched)
+
+
 @pytest.mark.parametrize("tty", [True, False])
-def test_watched_means_a_terminal_unless_bpkit_progress_says_no(env, tty, monkeypatch):
-    if env is None:
-        monkeypatch.delenv("BPKIT_PROGRESS", raising=False)
-    else:
-        monkeypatch.setenv("BPKIT_PROGRESS", env)
-    monkeypatch.setattr("sys.stderr", FakeStderr(tty))
-    assert train._watched() == (tty and env not in ("0", "false"))
+def test_watched_means_a_terminal_on_stderr(tty, monkeypatch):
+    monkeypatch.setattr("sys.stderr", FakeTerminal(tty))
+    assert train._watched() == tty
+
+
+def test_a_stderr_without_isatty_is_not_watched(monkeypatch):
+    monkeypatch.setattr("sys.stderr", object())
+    assert not train._watched()
 
 
 def test_watched_in_a_jupyter_kernel(monkeypatch):
@@ -352,11 +417,15 @@ def test_watched_in_a_jupyter_kernel(monkeypatch):
     class ZMQInteractiveShell:  # the class name IPython's Jupyter shell has
         pass
 
-    monkeypatch.delenv("BPKIT_PROGRESS", raising=False)
-    monkeypatch.setattr("sys.stderr", FakeStderr(False))
+    class TerminalInteractiveShell:  # plain IPython in a terminal
+        pass
+
+    monkeypatch.setattr("sys.stderr", FakeTerminal(False))
     monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=ZMQInteractiveShell))
     assert train._watched()
-    monkeypatch.setenv("BPKIT_PROGRESS", "0")
+    monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=TerminalInteractiveShell))
+    assert not train._watched()
+    monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=lambda: None))
     assert not train._watched()
 
 
@@ -367,28 +436,65 @@ from bpkit import data, optim, train
 rng = np.random.default_rng(0)
 X, y = data.load_moons(60, 0.1, rng)
 model = bk.MLP([2, 8, 1], "relu", rng=rng)
-history = train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20, rng=rng)
+history = train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=20,
+                    rng=rng{progress})
 print(len(history))
 """
 
 
-@pytest.mark.parametrize("env", [None, "0"])
-def test_in_a_real_jupyter_kernel_a_bar_shows_unless_bpkit_progress_is_0(env, monkeypatch, tmp_path):
+@pytest.mark.parametrize("progress", [None, False])
+def test_in_a_real_jupyter_kernel_the_stored_output_is_one_line_without_timings(progress, tmp_path):
+    """The line is a display updated live that ends as its first text: a stored notebook holds exactly that."""
     import nbformat
     from nbclient import NotebookClient
 
-    if env is None:
-        monkeypatch.delenv("BPKIT_PROGRESS", raising=False)
+    class RecordingClient(NotebookClient):
+        updates = []  # the text of every update of a display, as the kernel sent it
+
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] == "update_display_data":
+                self.updates.append(msg["content"]["data"]["text/plain"])
+            return super().process_message(msg, cell, cell_index)
+
+    source = FIT_CELL.format(progress="" if progress is None else f", progress={progress}")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    RecordingClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    streams = [out for out in outputs if out["output_type"] == "stream"]
+    displays = [out for out in outputs if out["output_type"] == "display_data"]
+    assert [(out["name"], out["text"]) for out in streams] == [("stdout", "3\n")]  # and no stderr
+    if progress is None:
+        assert len(outputs) == 2 and outputs[0]["output_type"] == "display_data"
+        assert [out["data"] for out in displays] == [{"text/plain": "fit: 3 epochs of 3 minibatches"}]
+        # live: one update per epoch, with the loss and the time so far, then back to the first text
+        assert [u.split(",")[0] for u in RecordingClient.updates[:3]] == ["fit: epoch 1/3", "fit: epoch 2/3", "fit: epoch 3/3"]
+        assert all(re.fullmatch(r"fit: epoch \d/3, loss \d\.\d{4} \(\d+\.\d s\)", u) for u in RecordingClient.updates[:3])
+        assert RecordingClient.updates[3:] == ["fit: 3 epochs of 3 minibatches"]
     else:
-        monkeypatch.setenv("BPKIT_PROGRESS", env)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FIT_CELL)])
+        assert outputs == streams and RecordingClient.updates == []
+
+
+DIVERGING_CELL = """
+import numpy as np
+import bpkit as bk
+from bpkit import optim, train
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(40, 3)), 1e3 * rng.normal(size=(40, 1))
+model = bk.MLP([3, 8, 1], "relu", rng=rng)
+try:
+    train.fit(model, bk.MSE(), optim.SGD(model.parameters(), lr=10.0), X, y, epochs=5, batch_size=10, rng=rng)
+except FloatingPointError:
+    print("diverged")
+"""
+
+
+def test_in_a_real_jupyter_kernel_a_failed_fit_also_leaves_the_line_without_timings(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DIVERGING_CELL)])
     NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    streams = {}
-    for out in nb.cells[0].outputs:
-        streams[out["name"]] = streams.get(out["name"], "") + out["text"]
-    assert streams.get("stdout") == "3\n"
-    if env is None:
-        assert "epochs: 100%" in streams.get("stderr", "") and "3/3" in streams["stderr"]
-        assert "Warning" not in streams["stderr"]  # the text bar: no widget library needed, no warning
-    else:
-        assert "stderr" not in streams
+    outputs = nb.cells[0].outputs
+    assert [out["data"] for out in outputs if out["output_type"] == "display_data"] == [
+        {"text/plain": "fit: 5 epochs of 4 minibatches"}]
+    assert [out["text"] for out in outputs if out["output_type"] == "stream"] == ["diverged\n"]
