@@ -46,6 +46,7 @@ student: setup
 bench: setup
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_mlp.py
+	$(PY) benchmarks/bench_bias_sum.py
 
 clean:
 	rm -rf _build student
