@@ -246,6 +246,14 @@ def print_ratios(title, times, pairs):
               f"| {s['min']:.2f} - {s['max']:.2f} |")
 
 
+def print_case(title, times, last, per_label, per_value, loss_format):
+    print(f"\n## {title}\n")
+    print(f"| implementation | median ms per run | {per_label} | last loss |\n|---|---|---|---|")
+    for name, t in times.items():
+        med = statistics.median(t)
+        print(f"| {name} | {med * 1e3:.1f} | {per_value(med)} | {loss_format.format(last[name])} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60, help="paired rounds per case")
@@ -261,21 +269,15 @@ def main():
           + ", ".join(f"{k} {v:.15f}" for k, v in losses.items()) + f" (spread {spread:.1e} < 1e-10: ok)")
 
     large, large_last = large_case(X, y, params, args.rounds)
-    print(f"\n## MLP {'-'.join(map(str, SIZES))}, ReLU, softmax CE, batch {BATCH}, float32, SGD lr {LR}: "
-          f"{args.rounds} rounds of {STEPS_PER_RUN} batches\n")
-    print("| implementation | median ms per run | median samples/s | last loss |\n|---|---|---|---|")
-    for name, t in large.items():
-        med = statistics.median(t)
-        print(f"| {name} | {med * 1e3:.1f} | {STEPS_PER_RUN * BATCH / med:,.0f} | {large_last[name]:.6f} |")
+    print_case(f"MLP {'-'.join(map(str, SIZES))}, ReLU, softmax CE, batch {BATCH}, float32, SGD lr {LR}: "
+               f"{args.rounds} rounds of {STEPS_PER_RUN} batches", large, large_last,
+               "median samples/s", lambda med: f"{STEPS_PER_RUN * BATCH / med:,.0f}", "{:.6f}")
     print_ratios("Per-round ratios, MLP:", large, [("bpkit", "numpy"), ("PyTorch", "bpkit"), ("PyTorch", "numpy")])
 
     small, small_last = small_case(args.rounds, args.seed)
-    print(f"\n## make_moons(1000), {'-'.join(map(str, SMALL_SIZES))}, ReLU, BCE with logits, float64, full batch, "
-          f"SGD lr {SMALL_LR}: {args.rounds} rounds of {EPOCHS_PER_RUN} epochs\n")
-    print("| implementation | median ms per run | median µs per epoch | last loss |\n|---|---|---|---|")
-    for name, t in small.items():
-        med = statistics.median(t)
-        print(f"| {name} | {med * 1e3:.1f} | {med / EPOCHS_PER_RUN * 1e6:.0f} | {small_last[name]:.12f} |")
+    print_case(f"make_moons(1000), {'-'.join(map(str, SMALL_SIZES))}, ReLU, BCE with logits, float64, full batch, "
+               f"SGD lr {SMALL_LR}: {args.rounds} rounds of {EPOCHS_PER_RUN} epochs", small, small_last,
+               "median µs per epoch", lambda med: f"{med / EPOCHS_PER_RUN * 1e6:.0f}", "{:.12f}")
     print_ratios("Per-round ratios, moons:", small, [("PyTorch", "bpkit"), ("bpkit", "numpy")])
 
     print("\n## Targets (per-round ratio, median; met by the median)\n")
