@@ -38,9 +38,21 @@ def _epochs(value, who, what):
 
 
 def _check_grads(params, who):
+    """Every ``.grad`` of the value's shape and dtype, with finite entries; else a clear error naming the first bad one.
+
+    ``step`` runs this on every parameter before it changes any, so that a bad gradient leaves the model
+    and the optimizer's state exactly as they were.
+    """
     for p in params:
         if p.grad.shape != p.value.shape:
             raise ValueError(f"{who}: parameter {p.name} has grad of shape {p.grad.shape} but value of shape {p.value.shape}")
+        if p.grad.dtype != p.value.dtype:
+            raise TypeError(f"{who}: parameter {p.name} has grad of dtype {p.grad.dtype} but value of dtype "
+                            f"{p.value.dtype}: the gradient must have the parameter's dtype")
+        if not np.isfinite(p.grad).all():
+            first = tuple(int(i) for i in np.argwhere(~np.isfinite(p.grad))[0])
+            raise FloatingPointError(f"{who}: parameter {p.name} has a non-finite gradient, {p.grad[first]} at index "
+                                     f"{first}; no parameter was changed (try a smaller learning rate or clip_norm)")
 
 
 class Optimizer:
@@ -53,11 +65,16 @@ class Optimizer:
 
     def __init__(self, params, lr):
         who = type(self).__name__
-        if hasattr(params, "value"):
-            raise TypeError(f"{who} got a single {params!r}: pass a list of parameters, e.g. model.parameters()")
+        if hasattr(params, "value") or hasattr(params, "parameters"):
+            what = "a single " if hasattr(params, "value") else "the model "
+            raise TypeError(f"{who} got {what}{params!r}: pass a list of parameters, e.g. model.parameters()")
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{who} got an empty parameter list: pass model.parameters()")
+        for p in self.params:
+            if not (hasattr(p, "value") and hasattr(p, "grad")):
+                raise TypeError(f"{who} got a {type(p).__name__} in its parameter list: expected bpkit Parameters, "
+                                "e.g. model.parameters()")
         _check_grads(self.params, who)
         self.lr = _positive(lr, who, "lr")
         self.t = 0
@@ -74,7 +91,10 @@ class Optimizer:
             p.zero_grad()
 
     def step(self):
-        """Increment ``t``, then update every parameter in place from its ``.grad``."""
+        """Check every ``.grad`` (shape, dtype, finite), then increment ``t`` and update every parameter in place.
+
+        A bad gradient is refused before anything changes: the parameters, ``t`` and the state stay as they were.
+        """
         _check_grads(self.params, type(self).__name__)
         self.t += 1
         for i, p in enumerate(self.params):

@@ -1,6 +1,6 @@
 r"""The training loop, written once: ``fit``, and the pieces around it.
 
-For each minibatch: ``zero_grad``, forward ($\hat y$ = ``model.forward(X_batch)``), loss,
+For each minibatch, ``train_step``: ``zero_grad``, forward ($\hat y$ = ``model.forward(X_batch)``), loss,
 backward (``model.backward(loss.backward())`` adds to every ``.grad``), then ``optimizer.step()``.
 ``accumulate_gradients`` sums the gradients of several minibatches before one step:
 $\sum_j \tfrac{|B_j|}{|B|} \nabla L_{B_j} = \nabla L_{B}$ for $B = B_1 \cup \dots \cup B_k$.
@@ -88,6 +88,20 @@ class History:
         return {key: list(getattr(self, key)) for key in self._keys}
 
 
+def train_step(model, loss, optimizer, X_batch, y_batch, clip_norm=None):
+    """One step of gradient descent on a minibatch; returns its loss (before the step) and the model's output."""
+    optimizer.zero_grad()
+    y_hat = model.forward(X_batch)
+    value = loss.forward(y_hat, y_batch)
+    if not math.isfinite(value):
+        raise FloatingPointError(f"the loss is {value}")
+    model.backward(loss.backward())
+    if clip_norm is not None:
+        clip_grad_norm(optimizer.params, clip_norm)
+    optimizer.step()
+    return value, y_hat
+
+
 def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, val=None, schedule=None, clip_norm=None,
         progress=None):
     """Train ``model`` on ``(X, y)`` with shuffled minibatches and return a ``History``.
@@ -105,24 +119,19 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, val=None, sche
             notebook stays the same), or in a terminal.
     Raises:
         FloatingPointError: the loss or the weights stopped being finite (names epoch and step).
+        Any error raised during training carries ``.history``, the epochs completed before it; the
+        model keeps its last good step (an optimizer step is all or nothing).
     """
     X, y, val = _check_fit_args(X, y, val, epochs, batch_size, clip_norm, rng)
+    _check_optimizer(model, optimizer, schedule)
     history = History(loss.classifier, val is not None)
     model.train()
-    with Progress(epochs, math.ceil(len(X) / batch_size), progress) as bar:
+    with Progress(epochs, math.ceil(len(X) / batch_size), progress) as bar, _attached_to_errors(history):
         for epoch in range(1, epochs + 1):
             lr, loss_sum, n_correct = optimizer.lr, 0.0, 0.0
             for step, (X_batch, y_batch) in enumerate(minibatches(X, y, batch_size, rng), start=1):
                 with _divergence(epoch, step, optimizer):
-                    optimizer.zero_grad()
-                    y_hat = model.forward(X_batch)
-                    value = loss.forward(y_hat, y_batch)
-                    if not math.isfinite(value):
-                        raise FloatingPointError(f"the loss is {value}")
-                    model.backward(loss.backward())
-                    if clip_norm is not None:
-                        clip_grad_norm(optimizer.params, clip_norm)
-                    optimizer.step()
+                    value, y_hat = train_step(model, loss, optimizer, X_batch, y_batch, clip_norm)
                 loss_sum += value * len(X_batch)
                 n_correct += accuracy(y_hat, y_batch) * len(X_batch) if loss.classifier else 0
             row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / len(X), "train_acc": n_correct / len(X)}
@@ -136,6 +145,16 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, val=None, sche
 
 
 @contextlib.contextmanager
+def _attached_to_errors(history):
+    """An error that stops training carries ``.history``: what ``fit`` measured before it."""
+    try:
+        yield
+    except Exception as err:
+        err.history = history
+        raise
+
+
+@contextlib.contextmanager
 def _divergence(epoch, step, optimizer):
     """Turn a non-finite loss, or numpy's overflow and invalid-value errors, into one clear ``FloatingPointError``."""
     try:
@@ -144,6 +163,23 @@ def _divergence(epoch, step, optimizer):
     except FloatingPointError as err:
         raise FloatingPointError(f"fit: training diverged at epoch {epoch}, step {step}: {err}. "
                                  f"Try a smaller learning rate (lr={optimizer.lr:g}) or clip_norm.") from err
+
+
+def _check_optimizer(model, optimizer, schedule):
+    """The optimizer holds exactly the model's parameters, and the schedule drives that optimizer."""
+    mine, theirs = model.parameters(), getattr(optimizer, "params", None)
+    if theirs is None:
+        raise TypeError(f"fit needs a bpkit optimizer, got {type(optimizer).__name__}: e.g. optim.SGD(model.parameters(), lr=0.1)")
+    missing = [p.name for p in mine if all(p is not q for q in theirs)]
+    foreign = [q.name for q in theirs if all(q is not p for p in mine)]
+    if missing or foreign:
+        raise ValueError(f"fit got an optimizer that does not hold exactly the model's parameters (missing: "
+                         f"{', '.join(missing) or 'none'}; not the model's: {', '.join(foreign) or 'none'}): build it "
+                         "from this model, optim.SGD(model.parameters(), ...), after the model (re-running a cell "
+                         "that builds a new model leaves an old optimizer holding the old parameters)")
+    if schedule is not None and getattr(schedule, "optimizer", None) is not optimizer:
+        raise ValueError("fit got a schedule built on another optimizer: build it on the optimizer given to fit, "
+                         "e.g. optim.StepLR(optimizer, step_size=10)")
 
 
 def _check_fit_args(X, y, val, epochs, batch_size, clip_norm, rng):

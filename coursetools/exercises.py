@@ -196,9 +196,13 @@ def stub_regions(source, label):
 
 
 def read(path):
+    """The notebook at ``path``, or a :class:`ConventionError` that names it and says why it cannot be read."""
     import nbformat
 
-    return nbformat.read(str(path), as_version=4)
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # not JSON, not a notebook, unreadable: each says so in its own words
+        raise ConventionError(f"{path}: cannot be read as a notebook ({type(exc).__name__}: {exc})") from exc
 
 
 def check_convention(nb, path, min_exercises=0):
@@ -249,17 +253,60 @@ def notebooks(paths):
     return found
 
 
-def _run(args, path):
-    """One command on one notebook; prints its result line(s)."""
+def _has_solutions(path):
+    """True if the file at ``path`` holds solution markers: a source notebook, never a student version."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return BEGIN in text or "{solution-start}" in text
+
+
+def _check_targets(paths, output):
+    """Refuse, before anything is written, an output that is a file, two inputs of the same name, and any
+    target that is one of the inputs (the same file, by device and inode) or a notebook with solutions."""
+    if output.exists() and not output.is_dir():
+        raise ConventionError(f"{output}: -o must name a folder (it is created if missing), not a file")
+    names = {}
+    for path in paths:
+        if path.name in names:
+            raise ConventionError(f"{names[path.name]} and {path}: two notebooks named {path.name} would be written "
+                                  f"to the same {output / path.name}; generate them into separate folders")
+        names[path.name] = path
+        target = output / path.name
+        if target.exists() and any(target.samefile(p) for p in paths):
+            raise ConventionError(f"{target}: is a source notebook (the same file as an input); refusing to "
+                                  "overwrite it: write the student versions to another folder")
+        if target.exists() and _has_solutions(target):
+            raise ConventionError(f"{target}: holds solution markers, so it is a source notebook, not a student "
+                                  "version; refusing to overwrite it: write the student versions to another folder")
+
+
+def _write_atomically(nb, target):
+    """Write to a temporary file beside ``target``, then rename it: a reader never sees half a notebook, and
+    a hard link at ``target`` is replaced as a name, never written through."""
+    import os
+    import tempfile
+
     import nbformat
 
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _run(args, path):
+    """One command on one notebook; prints its result line(s)."""
     if args.command == "student":
         target = args.output / path.name
-        if target.resolve() == path.resolve():
-            raise ConventionError(f"{path}: refusing to overwrite the notebook with its student version")
         nb, stubs = student_notebook(read(path), path)
         args.output.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, str(target))
+        _write_atomically(nb, target)
         print(f"wrote {target} ({stubs} solution region(s) replaced)")
         return
     s = check_convention(read(path), path, getattr(args, "min_exercises", 0))
@@ -282,10 +329,12 @@ def _main(argv=None):
     status = 0
     try:
         paths = notebooks(args.paths)
+        if args.command == "student":
+            _check_targets(paths, args.output)
     except ConventionError as exc:
         print(exc, file=sys.stderr)
         return 1
-    for path in paths:
+    for path in paths:  # a notebook that fails is reported, and the others are still written
         try:
             _run(args, path)
         except ConventionError as exc:

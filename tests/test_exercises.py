@@ -1,5 +1,6 @@
 """coursetools.exercises: the student version of a notebook, the convention check, and every chapter."""
 
+import os
 import re
 from pathlib import Path
 
@@ -287,3 +288,70 @@ def test_every_exercise_stops_at_its_stub(path, executed_students):
         raised = [e for i in [first, *after] for e in errors_in(student.cells[i])]
         assert raised and raised[0].ename == "NotImplementedError", f"{label}: no NotImplementedError"
         assert re.search(rf"Exercise {re.escape(label)}\b", raised[0].evalue), raised[0].evalue
+
+
+def _source_bytes(path):
+    return path.read_bytes()
+
+
+def test_student_cli_never_writes_through_a_hard_link_to_a_chapter(toy, tmp_path, capsys):
+    """The layout `cp -al` leaves: the output folder holds a hard link to the chapter itself."""
+    src, out = tmp_path / "chapters", tmp_path / "copy"
+    src.mkdir(), out.mkdir()
+    nbformat.write(toy, str(src / "01_toy.ipynb"))
+    os.link(src / "01_toy.ipynb", out / "01_toy.ipynb")
+    before = _source_bytes(src / "01_toy.ipynb")
+    assert ex._main(["student", str(src / "01_toy.ipynb"), "-o", str(out)]) == 1
+    assert "the same file as an input" in capsys.readouterr().err
+    assert _source_bytes(src / "01_toy.ipynb") == before
+
+
+def test_student_cli_refuses_to_replace_any_notebook_with_solutions(toy, tmp_path, capsys):
+    """`student drafts/ -o chapters`: the chapter in the output folder keeps its solutions."""
+    drafts, chapters = tmp_path / "drafts", tmp_path / "chapters"
+    drafts.mkdir(), chapters.mkdir()
+    nbformat.write(toy, str(drafts / "01_toy.ipynb"))
+    nbformat.write(toy, str(chapters / "01_toy.ipynb"))
+    before = _source_bytes(chapters / "01_toy.ipynb")
+    assert ex._main(["student", str(drafts), "-o", str(chapters)]) == 1
+    assert "holds solution markers, so it is a source notebook" in capsys.readouterr().err
+    assert _source_bytes(chapters / "01_toy.ipynb") == before
+
+
+def test_student_cli_refuses_two_inputs_of_the_same_name_before_writing_anything(toy, tmp_path, capsys):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    nbformat.write(toy, str(tmp_path / "a" / "01_toy.ipynb"))
+    nbformat.write(toy, str(tmp_path / "b" / "01_toy.ipynb"))
+    out = tmp_path / "out"
+    assert ex._main(["student", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)]) == 1
+    assert "two notebooks named 01_toy.ipynb" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_student_cli_reports_an_unreadable_notebook_and_still_writes_the_others(toy, tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    nbformat.write(toy, str(src / "01_toy.ipynb"))
+    (src / "02_broken.ipynb").write_text("{ this is not json")
+    nbformat.write(toy, str(src / "03_toy.ipynb"))
+    assert ex._main(["student", str(src), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "02_broken.ipynb: cannot be read as a notebook" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01_toy.ipynb", "03_toy.ipynb"]
+
+
+def test_student_cli_refuses_an_output_that_is_a_file(toy, tmp_path, capsys):
+    nbformat.write(toy, str(tmp_path / "01_toy.ipynb"))
+    (tmp_path / "out.txt").write_text("keep me")
+    assert ex._main(["student", str(tmp_path / "01_toy.ipynb"), "-o", str(tmp_path / "out.txt")]) == 1
+    assert "-o must name a folder" in capsys.readouterr().err
+    assert (tmp_path / "out.txt").read_text() == "keep me"
+
+
+def test_student_cli_writes_atomically_and_replaces_an_old_student_version(toy, tmp_path):
+    out = tmp_path / "out"
+    nbformat.write(toy, str(tmp_path / "01_toy.ipynb"))
+    assert ex._main(["student", str(tmp_path / "01_toy.ipynb"), "-o", str(out)]) == 0
+    assert ex._main(["student", str(tmp_path / "01_toy.ipynb"), "-o", str(out)]) == 0  # a student version is replaced
+    assert [p.name for p in out.iterdir()] == ["01_toy.ipynb"]  # no temporary file left behind
+    assert "NotImplementedError" in (out / "01_toy.ipynb").read_text()

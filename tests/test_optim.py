@@ -351,3 +351,58 @@ def test_clip_grad_norm_needs_a_positive_max_norm(max_norm):
         optim.clip_grad_norm([param(W0, G1)], max_norm)
     with pytest.raises(ValueError, match="clip_grad_norm got an empty parameter list"):
         optim.clip_grad_norm([], 1.0)
+
+
+OPTIMIZERS = [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Momentum(ps, lr=0.1, nesterov=True),
+              lambda ps: optim.RMSprop(ps, lr=0.1), lambda ps: optim.Adam(ps, lr=0.1),
+              lambda ps: optim.AdamW(ps, lr=0.1)]
+
+
+def _trained_state(opt):
+    return [a.copy() for a in getattr(opt, "m", []) + getattr(opt, "v", []) + getattr(opt, "s", [])]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_gradient_is_refused_before_any_parameter_or_state_changes(make, bad):
+    """All or nothing: W1 and b1 have good gradients, W2 a bad one; nothing moves, and the message names W2."""
+    rng = np.random.default_rng(0)
+    model = bk.MLP([3, 4, 2], "tanh", rng=rng)
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    loss = bk.MSE()
+    opt = make(model.parameters())
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    opt.step()  # one good step, so that the state is not all zeros
+    loss.forward(model.forward(X), y)
+    opt.zero_grad()
+    model.backward(loss.backward())
+    W2 = model.dense_layers[1].W
+    W2.grad[1, 0] = bad
+    before = [p.value.copy() for p in model.parameters()]
+    state, t = _trained_state(opt), opt.t
+    with pytest.raises(FloatingPointError, match=rf"parameter W2 has a non-finite gradient, {bad} at index \(1, 0\); "
+                                                 r"no parameter was changed"):
+        opt.step()
+    assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+    assert all(np.array_equal(a, b) for a, b in zip(_trained_state(opt), state)) and opt.t == t
+
+
+def test_a_gradient_of_another_dtype_is_refused():
+    p = bk.Parameter(np.zeros(3), "w")
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = np.ones(3, dtype=np.float32)
+    with pytest.raises(TypeError, match=r"SGD: parameter w has grad of dtype float32 but value of dtype float64"):
+        opt.step()
+    assert np.array_equal(p.value, np.zeros(3))
+
+
+@pytest.mark.parametrize("params, message", [
+    ("model", r"SGD got the model MLP\(.*\): pass a list of parameters, e\.g\. model\.parameters\(\)"),
+    ("arrays", r"SGD got a ndarray in its parameter list: expected bpkit Parameters, e\.g\. model\.parameters\(\)"),
+])
+def test_an_optimizer_of_a_model_or_of_arrays_says_what_to_pass(params, message):
+    model = bk.MLP([2, 3, 1], "relu", rng=np.random.default_rng(0))
+    given = model if params == "model" else [p.value for p in model.parameters()]
+    with pytest.raises(TypeError, match=message):
+        optim.SGD(given, lr=0.1)

@@ -498,3 +498,80 @@ def test_in_a_real_jupyter_kernel_a_failed_fit_also_leaves_the_line_without_timi
     assert [out["data"] for out in outputs if out["output_type"] == "display_data"] == [
         {"text/plain": "fit: 5 epochs of 4 minibatches"}]
     assert [out["text"] for out in outputs if out["output_type"] == "stream"] == ["diverged\n"]
+
+
+def test_a_failed_fit_keeps_the_history_of_the_epochs_before_and_the_last_good_step():
+    """The third epoch meets a NaN target: the error carries two epochs of history, and the weights are those
+    after the last step that succeeded."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    model = bk.MLP([3, 6, 1], "tanh", rng=rng)
+    opt = optim.SGD(model.parameters(), lr=0.05)
+
+    class FailsInEpoch3(bk.MSE):
+        calls = 0
+
+        def forward(self, y_hat, y):
+            self.calls += 1
+            if self.calls == 2 * 4 + 2:  # 4 minibatches per epoch: the second step of epoch 3
+                raise ValueError("a bad batch")
+            return super().forward(y_hat, y)
+
+    snapshots = []
+    original_step = opt.step
+
+    def step_and_remember():
+        original_step()
+        snapshots.append([p.value.copy() for p in model.parameters()])
+    opt.step = step_and_remember
+    with pytest.raises(ValueError, match="a bad batch") as info:
+        train.fit(model, FailsInEpoch3(), opt, X, y, epochs=5, batch_size=10, rng=rng, progress=False)
+    history = info.value.history
+    assert history.epoch == [1, 2] and len(history.train_loss) == 2
+    assert len(snapshots) == 2 * 4 + 1
+    assert all(np.array_equal(p.value, s) for p, s in zip(model.parameters(), snapshots[-1]))
+
+
+def test_a_diverging_fit_names_the_step_and_keeps_the_model_finite():
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(40, 3)), 1e3 * rng.normal(size=(40, 1))
+    model = bk.MLP([3, 8, 1], "relu", rng=rng)
+    with pytest.raises(FloatingPointError, match=r"fit: training diverged at epoch \d+, step \d+") as info:
+        train.fit(model, bk.MSE(), optim.SGD(model.parameters(), lr=10.0), X, y, epochs=20, batch_size=10,
+                  rng=rng, progress=False)
+    assert isinstance(info.value.history, train.History)
+    assert all(np.isfinite(p.value).all() for p in model.parameters())
+
+
+def test_fit_refuses_an_optimizer_of_another_model_or_of_some_parameters():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=(20, 1))
+    old, model = bk.MLP([2, 4, 1], "tanh", rng=rng), bk.MLP([2, 4, 1], "tanh", rng=rng)
+    stale = optim.SGD(old.parameters(), lr=0.1)  # as after re-running the cell that builds the model
+    with pytest.raises(ValueError, match=r"missing: W1, b1, W2, b2; not the model's: W1, b1, W2, b2\): build it from "
+                                         r"this model, optim\.SGD\(model\.parameters\(\), \.\.\.\)"):
+        train.fit(model, bk.MSE(), stale, X, y, epochs=1, batch_size=5, rng=rng)
+    some = optim.SGD(model.dense_layers[-1].parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"missing: W1, b1; not the model's: none"):
+        train.fit(model, bk.MSE(), some, X, y, epochs=1, batch_size=5, rng=rng)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"fit got a schedule built on another optimizer"):
+        train.fit(model, bk.MSE(), opt, X, y, epochs=1, batch_size=5, rng=rng, schedule=optim.StepLR(stale, 1))
+    with pytest.raises(TypeError, match=r"fit needs a bpkit optimizer, got str"):
+        train.fit(model, bk.MSE(), "sgd", X, y, epochs=1, batch_size=5, rng=rng)
+    assert train.fit(model, bk.MSE(), opt, X, y, epochs=1, batch_size=5, rng=rng, progress=False).epoch == [1]
+
+
+def test_train_step_is_one_step_of_the_loop():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 2)), rng.normal(size=(8, 1))
+    a, b = bk.MLP([2, 3, 1], "tanh", rng=np.random.default_rng(1)), bk.MLP([2, 3, 1], "tanh", rng=np.random.default_rng(1))
+    loss = bk.MSE()
+    value, y_hat = train.train_step(a, loss, optim.SGD(a.parameters(), lr=0.1), X, y)
+    y_hat_b = b.forward(X)
+    expected = loss.forward(y_hat_b, y)
+    b.backward(loss.backward())
+    for p in b.parameters():
+        p.value -= 0.1 * p.grad
+    assert value == expected and np.array_equal(y_hat, y_hat_b)
+    assert all(np.array_equal(p.value, q.value) for p, q in zip(a.parameters(), b.parameters()))
