@@ -5,8 +5,8 @@ pre-activation ``z``: $a = f(z)$ and $f'(z) = \mathrm{d}a/\mathrm{d}z$.
 The derivative always takes ``z`` (never ``a``), so ``f_prime(z)`` is exactly the
 factor in $\delta^{(l)} = \partial L/\partial a^{(l)} \odot f'(z^{(l)})$.
 
-All of them are stable for $|z|$ up to $10^4$ in float32 and float64: no overflow,
-no invalid-value warning, no NaN.
+Every function and derivative is finite, with no warning, over the whole finite range of
+float32 and float64 (tested at the largest finite values).
 """
 
 import numpy as np
@@ -75,20 +75,28 @@ _GELU_C = float(np.sqrt(2 / np.pi))
 _GELU_K = 0.044715
 
 
+def _gelu_u(z):
+    r"""$u = \sqrt{2/\pi}\,(z + 0.044715\,z^3)$ at ``z`` clipped to $[-50, 50]$, where $\tanh u$ is already $\pm 1$ exactly
+    (so $z^3$ never overflows, and nothing changes)."""
+    zc = np.clip(z, -50, 50)
+    return zc, _GELU_C * zc * (1 + _GELU_K * zc * zc)
+
+
 def gelu(z):
     r"""GELU, tanh form: $\tfrac12 z\,\bigl(1 + \tanh(\sqrt{2/\pi}\,(z + 0.044715\,z^3))\bigr)$.
 
     This is the approximation of $z\,\Phi(z)$ used by GPT-2 and by PyTorch's
     ``gelu(approximate="tanh")``; it differs from the exact $z\,\Phi(z)$ by less than $10^{-3}$.
     """
-    u = _GELU_C * z * (1 + _GELU_K * z * z)
+    _, u = _gelu_u(z)
     return 0.5 * z * (1 + np.tanh(u))
 
 
 def gelu_prime(z):
     r"""$f'(z) = \tfrac12(1 + t) + \tfrac12 z (1 - t^2)\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,z^2)$, $t = \tanh(u)$."""
-    t = np.tanh(_GELU_C * z * (1 + _GELU_K * z * z))
-    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * z * z)
+    zc, u = _gelu_u(z)
+    t = np.tanh(u)
+    return 0.5 * (1 + t) + 0.5 * zc * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * zc * zc)
 
 
 #: name -> (f, f_prime); the one table every test sweeps.

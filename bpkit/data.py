@@ -9,6 +9,8 @@ when one of them is asked for.
 
 import numpy as np
 
+from ._checks import check_finite
+
 
 def _check_rng(rng, who):
     if not isinstance(rng, np.random.Generator):
@@ -20,6 +22,8 @@ def check_pair(X, y, who):
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(f"{who} needs arrays with one row per example, got X of shape {X.shape} and y of shape {y.shape}")
+    if len(X) == 0:
+        raise ValueError(f"{who} got an empty data set (X of shape {X.shape}): it needs at least one example")
     if len(X) != len(y):
         raise ValueError(f"{who} got X with {len(X)} rows (shape {X.shape}) but y with {len(y)} (shape {y.shape}): they must match")
     return X, y
@@ -74,6 +78,9 @@ def train_test_split(X, y, test_fraction, rng):
     X, y = check_pair(X, y, "train_test_split")
     _check_rng(rng, "train_test_split")
     n = len(X)
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.floating)):
+        raise TypeError(f"train_test_split got test_fraction={test_fraction!r} of type {type(test_fraction).__name__}: "
+                        "expected a number in (0, 1), e.g. 0.2")
     n_test = round(float(test_fraction) * n) if 0 < test_fraction < 1 else 0
     if not 1 <= n_test <= n - 1:
         raise ValueError(f"train_test_split got test_fraction={test_fraction!r} for {n} examples: "
@@ -93,13 +100,17 @@ def standardize(X_train, X_test):
         ``X_train_scaled, X_test_scaled``, float arrays of the input shapes.
     """
     X_train, X_test = np.asarray(X_train, dtype=float), np.asarray(X_test, dtype=float)
-    if X_train.ndim != 2 or X_test.ndim != 2 or X_train.shape[1] != X_test.shape[1]:
-        raise ValueError(f"standardize needs 2-D arrays with the same number of columns, "
+    if X_train.ndim != 2 or X_test.ndim != 2 or X_train.shape[1] != X_test.shape[1] or len(X_train) == 0:
+        raise ValueError(f"standardize needs non-empty 2-D arrays with the same number of columns, "
                          f"got X_train {X_train.shape} and X_test {X_test.shape}")
-    mu = X_train.mean(axis=0)
-    sigma = X_train.std(axis=0)
+    for what, data in (("X_train", X_train), ("X_test", X_test)):
+        check_finite(data, "standardize", what)
+    scale = np.max(np.abs(X_train), axis=0)  # divide by it first, so that the variance cannot overflow
+    scale[scale == 0] = 1.0
+    mu = (X_train / scale).mean(axis=0)
+    sigma = (X_train / scale).std(axis=0)
     sigma[sigma == 0] = 1.0
-    return (X_train - mu) / sigma, (X_test - mu) / sigma
+    return (X_train / scale - mu) / sigma, (X_test / scale - mu) / sigma
 
 
 def one_hot(y, n_classes):

@@ -98,7 +98,12 @@ class Value:
         if b == 0.0:
             raise ZeroDivisionError(f"division of {_describe(self)} by {_describe(other)}, "
                                     "which is zero")
-        return make_node(a / b, (self, other), (1.0 / b, -a / (b * b)), "/")
+        out, d_a = a / b, 1.0 / b
+        d_b = -out / b  # -a/b^2, without forming b^2 (it underflows to 0 for |b| < 1e-154)
+        if not (_isfinite(d_a) and _isfinite(d_b)):
+            raise OverflowError(f"division of {_describe(self)} by {_describe(other)}: the derivatives 1/b and "
+                                "-a/b^2 are beyond float64 (the divisor is too close to zero)")
+        return make_node(out, (self, other), (d_a, d_b), "/")
 
     def __neg__(self):
         r"""$\partial(-a)/\partial a = -1$."""
@@ -151,7 +156,11 @@ class Value:
         r"""$\frac{d}{da} \log a = 1/a$, for $a > 0$."""
         if self.data <= 0.0:
             raise ValueError(f"log of {_describe(self)}: the logarithm needs a positive number")
-        return make_node(math.log(self.data), (self,), (1.0 / self.data,), "log")
+        local = 1.0 / self.data
+        if not _isfinite(local):
+            raise OverflowError(f"log of {_describe(self)}: its derivative 1/a is beyond float64 "
+                                "(the argument is too close to zero)")
+        return make_node(math.log(self.data), (self,), (local,), "log")
 
     def tanh(self):
         r"""$\frac{d}{da} \tanh a = 1 - \tanh^2 a$."""

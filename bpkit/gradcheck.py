@@ -26,23 +26,38 @@ def numerical_gradient(f, x, eps=1e-6):
     ``x`` is perturbed *in place*, one coordinate at a time, and restored, so ``f``
     must read ``x`` (e.g. a parameter's ``value``) when called.
     """
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        what = f"an array of dtype {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        raise TypeError(f"numerical_gradient needs a float array x to perturb in place, got {what}: "
+                        "an integer array cannot hold x + eps (use x.astype(np.float64), and let f read that array)")
     grad = np.zeros(x.shape, dtype=np.float64)
     for i in np.ndindex(x.shape):
         old = x[i]
         try:
             x[i] = old + eps
-            f_plus = f()
+            f_plus = _scalar(f(), "numerical_gradient")
             x[i] = old - eps
-            f_minus = f()
+            f_minus = _scalar(f(), "numerical_gradient")
         finally:
             x[i] = old
         grad[i] = (f_plus - f_minus) / (2 * eps)
     return grad
 
 
+def _scalar(value, who):
+    """``value`` as a float if ``f()`` returned one number, else a clear error."""
+    if np.ndim(value) != 0:
+        raise TypeError(f"{who}: f() must return one number (the loss), got an array of shape {np.shape(value)}: "
+                        "reduce it, e.g. return float(np.sum(out * G))")
+    return float(value)
+
+
 def rel_error(analytic, numeric, floor=0.0):
     r"""Scale-normalised error $\lVert g - \tilde g\rVert_\infty / \max(\lVert g\rVert_\infty, \lVert\tilde g\rVert_\infty, \text{floor})$ (0 if both vanish)."""
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    if a.shape != n.shape:
+        raise ValueError(f"rel_error got arrays of shapes {a.shape} and {n.shape}: they must have the same shape "
+                         "(a broadcast would compare the wrong entries)")
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0), floor)
     return float(np.max(np.abs(a - n), initial=0.0) / max(scale, _TINY))
 
@@ -94,9 +109,12 @@ def gradcheck(f, params, eps=1e-6, tol=1e-7):
     Returns:
         a ``GradcheckReport``; ``report.passed`` says whether every parameter agreed.
     """
+    if hasattr(params, "value"):
+        raise TypeError(f"gradcheck got a single {params!r}: pass a list of parameters, e.g. [W] or model.parameters()")
+    params = list(params)
     for p in params:
         _require_float64(p, "gradcheck")
-    floor = roundoff_floor(f(), eps, tol)
+    floor = roundoff_floor(_scalar(f(), "gradcheck"), eps, tol)
     return GradcheckReport(CheckResult(p.name, p.grad, numerical_gradient(f, p.value, eps), tol, floor) for p in params)
 
 

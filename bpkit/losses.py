@@ -15,13 +15,22 @@ from .activations import sigmoid
 
 
 def log_softmax(z):
-    r"""Row-wise $\log \mathrm{softmax}(z)_c = z_c - \log\sum_j e^{z_j}$, via the max-shift (no overflow)."""
-    shifted = z - z.max(axis=1, keepdims=True)
+    r"""Row-wise $\log \mathrm{softmax}(z)_c = z_c - \log\sum_j e^{z_j}$ of ``z`` ``(N, C)``, via the max-shift.
+
+    Finite logits give no overflow: $z_c - \max_j z_j \le 0$, so every $e^{\cdot} \le 1$. Where the shift
+    itself overflows (logits $10^{308}$ apart), that entry's probability is 0 and its log $-\infty$.
+    """
+    z = np.asarray(z)
+    if z.ndim != 2:
+        raise ValueError(f"log_softmax expects a 2-D array (batch, classes), got shape {z.shape}: "
+                         "for one example use z.reshape(1, -1)")
+    with np.errstate(over="ignore"):  # only z_c - max -> -inf can overflow, and that is exact: p_c = 0
+        shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def softmax(z):
-    r"""Row-wise $\mathrm{softmax}(z)_c = e^{z_c} / \sum_j e^{z_j}$; every row sums to 1."""
+    r"""Row-wise $\mathrm{softmax}(z)_c = e^{z_c} / \sum_j e^{z_j}$ of ``z`` ``(N, C)``; every row sums to 1."""
     return np.exp(log_softmax(z))
 
 
@@ -60,6 +69,14 @@ class Loss:
             check_finite(y, self, "targets y")
         return y.astype(y_hat.dtype, copy=False)
 
+    def _finite(self, value, y_hat):
+        """The loss as a float, or a clear error if it is beyond the dtype (inputs too large)."""
+        if not np.isfinite(value):
+            raise FloatingPointError(
+                f"{self!r}: the loss is {value}, beyond {y_hat.dtype} (largest |y_hat| is {np.max(np.abs(y_hat)):.3g}): "
+                "the predictions or targets are too large; scale the data down or lower the learning rate")
+        return float(value)
+
     def backward(self):
         """Return $\\partial L / \\partial \\hat y$, shape ``(N, k)``, for the last forward call."""
         if self.cache is None:
@@ -83,9 +100,11 @@ class MSE(Loss):
     def forward(self, y_hat, y):
         y_hat, y = self._check_pair(y_hat, y)
         y = self._float_targets(y, y_hat)
-        diff = y_hat - y
+        with np.errstate(over="ignore"):  # beyond the dtype: refused just below
+            diff = y_hat - y
+            value = 0.5 * np.sum(diff * diff) / y_hat.shape[0]
         self.cache = (diff,)
-        return float(0.5 * np.sum(diff * diff) / y_hat.shape[0])
+        return self._finite(value, y_hat)
 
     def _grad(self, diff):
         return diff / diff.shape[0]
@@ -113,7 +132,9 @@ class BCEWithLogits(Loss):
             i = tuple(int(v) for v in np.argwhere(~((y >= 0) & (y <= 1)))[0])
             raise ValueError(f"{self!r} got target {y[i]} at index {i}: binary targets must lie in [0, 1]")
         self.cache = (z, y)
-        return float(np.sum(np.logaddexp(0, z) - y * z) / z.shape[0])
+        with np.errstate(over="ignore"):  # beyond the dtype: refused just below
+            value = np.sum(np.logaddexp(0, z) - y * z) / z.shape[0]
+        return self._finite(value, z)
 
     def _grad(self, z, y):
         return (sigmoid(z) - y) / z.shape[0]
@@ -143,13 +164,19 @@ class SoftmaxCrossEntropy(Loss):
         y = self._check_targets(y, z)
         logp = log_softmax(z)
         self.cache = (logp, y)
-        if y.ndim == 1:  # labels: the entry of the true class in each row
-            return float(-logp[np.arange(len(y)), y].sum() / len(y))
-        return float(-np.sum(y * logp) / z.shape[0])
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond the dtype: refused just below
+            if y.ndim == 1:  # labels: the entry of the true class in each row
+                value = -logp[np.arange(len(y)), y].sum() / len(y)
+            else:
+                value = -np.sum(np.where(y > 0, y * logp, 0)) / z.shape[0]  # 0 * log 0 counts as 0
+        return self._finite(value, z)
 
     def _check_targets(self, y, z):
         """Integer labels ``(N,)`` in ``0..C-1``, or a ``(N, C)`` matrix of probability rows (returned as floats)."""
         c = z.shape[1]
+        if y.ndim == 2 and y.shape[1] == 1 and y.dtype.kind in "iu":
+            raise ValueError(f"{self!r} got integer labels of shape {y.shape}: pass the class indices as a 1-D array "
+                             f"of shape ({len(y)},), e.g. y.ravel()")
         if y.ndim == 1:
             if y.dtype.kind not in "iu":
                 raise TypeError(f"{self!r} got 1-D labels with dtype {y.dtype}: expected integer class indices 0..{c - 1}")

@@ -75,6 +75,9 @@ class Optimizer:
             if not (hasattr(p, "value") and hasattr(p, "grad")):
                 raise TypeError(f"{who} got a {type(p).__name__} in its parameter list: expected bpkit Parameters, "
                                 "e.g. model.parameters()")
+            if np.asarray(p.value).dtype.kind != "f":
+                raise TypeError(f"{who}: parameter {p.name} has dtype {np.asarray(p.value).dtype}: an optimizer updates "
+                                "float parameters only (build it with a float dtype, e.g. value.astype(np.float64))")
         _check_grads(self.params, who)
         self.lr = _positive(lr, who, "lr")
         self.t = 0
@@ -174,6 +177,8 @@ class Adam(Optimizer):
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(params, lr)
         who = type(self).__name__
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise ValueError(f"{who} got betas={betas!r}: expected a pair (beta1, beta2), e.g. betas=(0.9, 0.999)")
         beta1, beta2 = betas
         self.beta1, self.beta2 = _unit_interval(beta1, who, "beta1"), _unit_interval(beta2, who, "beta2")
         self.eps = _positive(eps, who, "eps")
@@ -235,7 +240,11 @@ class StepLR(_Schedule):
         self.step_size, self.gamma = _epochs(step_size, "StepLR", "step_size"), _positive(gamma, "StepLR", "gamma")
 
     def lr_at(self, epoch):
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
+        try:
+            return self.base_lr * self.gamma ** (epoch // self.step_size)
+        except OverflowError:
+            raise OverflowError(f"StepLR: after {epoch} epochs the rate {self.base_lr:g} * {self.gamma:g}^"
+                                f"{epoch // self.step_size} is beyond float64: use gamma <= 1 or fewer epochs") from None
 
 
 class CosineLR(_Schedule):
@@ -268,13 +277,22 @@ def clip_grad_norm(params, max_norm):
     Args:
         params: list of ``Parameter`` s. max_norm: $c > 0$.
     Returns:
-        the norm *before* clipping, a float.
+        the norm *before* clipping, a float (it may exceed the dtype: it is a Python float).
+    Raises:
+        FloatingPointError: a gradient has a NaN or inf entry (named); nothing is changed.
     """
     max_norm = _positive(max_norm, "clip_grad_norm", "max_norm")
+    if hasattr(params, "grad"):
+        raise TypeError(f"clip_grad_norm got a single {params!r}: pass a list of parameters, e.g. model.parameters()")
     params = list(params)
     if not params:
         raise ValueError("clip_grad_norm got an empty parameter list")
-    total_norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    _check_grads(params, "clip_grad_norm")  # a NaN or inf has no length to clip: refused, nothing changed
+    biggest = max(float(np.max(np.abs(p.grad), initial=0.0)) for p in params)
+    if biggest == 0.0:
+        return 0.0
+    # ||g|| = biggest * ||g / biggest||: every scaled entry is at most 1, so the sum of squares cannot overflow
+    total_norm = biggest * math.sqrt(sum(float(np.vdot(p.grad / biggest, p.grad / biggest)) for p in params))
     coef = max_norm / (total_norm + 1e-6)
     if coef < 1:
         for p in params:

@@ -25,7 +25,13 @@ def accuracy(y_hat, y):
     ``y > 0.5``. ``C`` columns: predict $\arg\max_c z_c$ and compare with integer labels
     ``(N,)`` or with the argmax of one-hot rows ``(N, C)``.
     """
-    y = np.asarray(y)
+    y_hat, y = np.asarray(y_hat), np.asarray(y)
+    if y_hat.ndim != 2:
+        raise ValueError(f"accuracy needs logits y_hat of shape (N, C), got shape {y_hat.shape}: "
+                         "for one output per example use y_hat.reshape(-1, 1)")
+    if len(y) != len(y_hat):
+        raise ValueError(f"accuracy got {len(y_hat)} predictions (y_hat {y_hat.shape}) but {len(y)} targets "
+                         f"(y {y.shape}): they must match")
     if y_hat.shape[1] == 1:
         return float(np.mean((y_hat[:, 0] > 0) == (y.reshape(len(y), -1)[:, 0] > 0.5)))
     labels = y if y.ndim == 1 else y.argmax(axis=1)
@@ -166,12 +172,17 @@ def _divergence(epoch, step, optimizer):
 
 
 def _check_optimizer(model, optimizer, schedule):
-    """The optimizer holds exactly the model's parameters, and the schedule drives that optimizer."""
+    """The optimizer holds exactly the model's parameters, every one finite, and the schedule drives that optimizer."""
     mine, theirs = model.parameters(), getattr(optimizer, "params", None)
     if theirs is None:
         raise TypeError(f"fit needs a bpkit optimizer, got {type(optimizer).__name__}: e.g. optim.SGD(model.parameters(), lr=0.1)")
     missing = [p.name for p in mine if all(p is not q for q in theirs)]
     foreign = [q.name for q in theirs if all(q is not p for p in mine)]
+    for p in mine:
+        if not np.isfinite(p.value).all():
+            first = tuple(int(i) for i in np.argwhere(~np.isfinite(p.value))[0])
+            raise ValueError(f"fit: parameter {p.name} holds {p.value[first]} at index {first} before training: "
+                             "the model is broken already (a diverged run?); build it again")
     if missing or foreign:
         raise ValueError(f"fit got an optimizer that does not hold exactly the model's parameters (missing: "
                          f"{', '.join(missing) or 'none'}; not the model's: {', '.join(foreign) or 'none'}): build it "
@@ -186,8 +197,9 @@ def _check_fit_args(X, y, val, epochs, batch_size, clip_norm, rng):
     """``X, y`` and ``val`` as arrays, every entry of ``X`` and ``X_val`` finite, or a clear error naming ``fit``."""
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"fit got epochs={epochs!r}: expected a positive integer")
-    if clip_norm is not None and not clip_norm > 0:
-        raise ValueError(f"fit got clip_norm={clip_norm!r}: expected None or a positive number")
+    if clip_norm is not None and (isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float, np.floating))
+                                  or not 0 < clip_norm < math.inf):
+        raise ValueError(f"fit got clip_norm={clip_norm!r}: expected None or a positive number, e.g. clip_norm=1.0")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"fit needs rng=np.random.default_rng(seed), got {type(rng).__name__}")
     X, y = check_pair(X, y, "fit")
