@@ -41,6 +41,14 @@ def as_float_array(x, who, what="input"):
     return arr
 
 
+def as_float64(x, who, what="input"):
+    """``x`` as a float64 array if it holds real numbers (bool, int or float), else a clear ``TypeError``."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name(who)} got {what} of type {type(x).__name__} with dtype {arr.dtype}: expected real numbers")
+    return arr.astype(np.float64)
+
+
 #: entries tested at a time: a large array is checked a block of rows at a time, so that the mask of
 #: ``isfinite`` stays in the cache (a whole data set at once is about ten times slower)
 BLOCK = 1 << 18
@@ -76,6 +84,8 @@ def check_2d(arr, who, what="input", width=None):
         raise ValueError(f"{name(who)} got {what} of shape {arr.shape}: expected {expected}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name(who)} got an empty batch ({what} of shape {arr.shape})")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name(who)} got {what} of shape {arr.shape}, with no columns: expected {expected}")
 
 
 def batch_input(x, who, width=None, what="input"):

@@ -9,7 +9,7 @@ when one of them is asked for.
 
 import numpy as np
 
-from ._checks import check_finite
+from ._checks import as_float64, check_finite
 
 
 def _check_rng(rng, who):
@@ -99,7 +99,7 @@ def standardize(X_train, X_test):
     Returns:
         ``X_train_scaled, X_test_scaled``, float arrays of the input shapes.
     """
-    X_train, X_test = np.asarray(X_train, dtype=float), np.asarray(X_test, dtype=float)
+    X_train, X_test = as_float64(X_train, "standardize", "X_train"), as_float64(X_test, "standardize", "X_test")
     if X_train.ndim != 2 or X_test.ndim != 2 or X_train.shape[1] != X_test.shape[1] or len(X_train) == 0:
         raise ValueError(f"standardize needs non-empty 2-D arrays with the same number of columns, "
                          f"got X_train {X_train.shape} and X_test {X_test.shape}")
@@ -118,6 +118,8 @@ def one_hot(y, n_classes):
     y = np.asarray(y)
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise ValueError(f"one_hot needs 1-D integer labels, got shape {y.shape} and dtype {y.dtype}")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"one_hot got n_classes={n_classes!r}: expected a positive integer")
     bad = np.flatnonzero((y < 0) | (y >= n_classes))
     if bad.size:
         raise ValueError(f"one_hot got label {y[bad[0]]} at index {bad[0]}: expected 0..{n_classes - 1} for {n_classes} classes")

@@ -17,6 +17,8 @@ measures the average of two slopes.
 
 import numpy as np
 
+from ._checks import as_float64
+
 _TINY = 1e-300
 
 
@@ -46,15 +48,24 @@ def numerical_gradient(f, x, eps=1e-6):
 
 def _scalar(value, who):
     """``value`` as a float if ``f()`` returned one number, else a clear error."""
+    if (not isinstance(value, (int, float, np.number, np.ndarray)) or isinstance(value, bool)
+            or np.asarray(value).dtype.kind not in "iuf"):
+        raise TypeError(f"{who}: f() must return one number (the loss), got {type(value).__name__}: "
+                        "did it forget to return?")
     if np.ndim(value) != 0:
         raise TypeError(f"{who}: f() must return one number (the loss), got an array of shape {np.shape(value)}: "
                         "reduce it, e.g. return float(np.sum(out * G))")
+    if not np.isfinite(value):
+        raise ValueError(f"{who}: f() returned {float(value)}: a finite difference needs a finite loss")
     return float(value)
 
 
 def rel_error(analytic, numeric, floor=0.0):
     r"""Scale-normalised error $\lVert g - \tilde g\rVert_\infty / \max(\lVert g\rVert_\infty, \lVert\tilde g\rVert_\infty, \text{floor})$ (0 if both vanish)."""
-    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    a, n = as_float64(analytic, "rel_error", "analytic"), as_float64(numeric, "rel_error", "numeric")
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        raise ValueError("rel_error got a NaN or infinite entry: a relative error of non-finite values means nothing; "
+                         "find where the gradient stopped being finite")
     if a.shape != n.shape:
         raise ValueError(f"rel_error got arrays of shapes {a.shape} and {n.shape}: they must have the same shape "
                          "(a broadcast would compare the wrong entries)")

@@ -20,10 +20,7 @@ def log_softmax(z):
     Finite logits give no overflow: $z_c - \max_j z_j \le 0$, so every $e^{\cdot} \le 1$. Where the shift
     itself overflows (logits $10^{308}$ apart), that entry's probability is 0 and its log $-\infty$.
     """
-    z = np.asarray(z)
-    if z.ndim != 2:
-        raise ValueError(f"log_softmax expects a 2-D array (batch, classes), got shape {z.shape}: "
-                         "for one example use z.reshape(1, -1)")
+    z = batch_input(z, "log_softmax", what="logits")  # float, (batch, classes), finite; 1-D: says reshape
     with np.errstate(over="ignore"):  # only z_c - max -> -inf can overflow, and that is exact: p_c = 0
         shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

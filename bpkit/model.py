@@ -9,7 +9,7 @@ $\delta^{(l)}$ into $\partial L/\partial a^{(l-1)} = \delta^{(l)} W^{(l)\top}$ w
 
 import numpy as np
 
-from ._checks import as_float_array, batch_input
+from ._checks import as_float_array, batch_input, check_finite
 from .activations import Activation
 from .layers import Dense, Layer
 
@@ -115,6 +115,7 @@ class Sequential(Layer):
         if grad.shape != self.out_shape:
             raise ValueError(f"{self!r}.backward got grad of shape {grad.shape}: expected {self.out_shape}, "
                              f"the shape of the last training forward's output")
+        check_finite(grad, self.backward, "grad")
         return grad
 
 

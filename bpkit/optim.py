@@ -68,7 +68,10 @@ class Optimizer:
         if hasattr(params, "value") or hasattr(params, "parameters"):
             what = "a single " if hasattr(params, "value") else "the model "
             raise TypeError(f"{who} got {what}{params!r}: pass a list of parameters, e.g. model.parameters()")
-        self.params = list(params)
+        try:
+            self.params = list(params)
+        except TypeError:
+            raise TypeError(f"{who} got {params!r}: pass a list of parameters, e.g. model.parameters()") from None
         if not self.params:
             raise ValueError(f"{who} got an empty parameter list: pass model.parameters()")
         for p in self.params:

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ._checks import check_finite
+from ._checks import batch_input, check_finite
 from .data import check_batch_size, check_pair, minibatches
 from .optim import clip_grad_norm
 
@@ -25,13 +25,12 @@ def accuracy(y_hat, y):
     ``y > 0.5``. ``C`` columns: predict $\arg\max_c z_c$ and compare with integer labels
     ``(N,)`` or with the argmax of one-hot rows ``(N, C)``.
     """
-    y_hat, y = np.asarray(y_hat), np.asarray(y)
-    if y_hat.ndim != 2:
-        raise ValueError(f"accuracy needs logits y_hat of shape (N, C), got shape {y_hat.shape}: "
-                         "for one output per example use y_hat.reshape(-1, 1)")
-    if len(y) != len(y_hat):
-        raise ValueError(f"accuracy got {len(y_hat)} predictions (y_hat {y_hat.shape}) but {len(y)} targets "
-                         f"(y {y.shape}): they must match")
+    y_hat, y = batch_input(y_hat, "accuracy", what="logits y_hat"), np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"accuracy got targets y of dtype {y.dtype}: expected numbers (class labels or 0/1 targets)")
+    if y.ndim not in (1, 2) or len(y) != len(y_hat) or y.size == 0:
+        raise ValueError(f"accuracy got {len(y_hat)} predictions (y_hat {y_hat.shape}) and targets y of shape "
+                         f"{y.shape}: expected one label, or one row, per prediction")
     if y_hat.shape[1] == 1:
         return float(np.mean((y_hat[:, 0] > 0) == (y.reshape(len(y), -1)[:, 0] > 0.5)))
     labels = y if y.ndim == 1 else y.argmax(axis=1)
@@ -130,6 +129,7 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, rng, val=None, sche
     """
     X, y, val = _check_fit_args(X, y, val, epochs, batch_size, clip_norm, rng)
     _check_optimizer(model, optimizer, schedule)
+    loss.forward(model.predict(X), y)  # the loss checks every target once, and names a bad one by its row in y
     history = History(loss.classifier, val is not None)
     model.train()
     with Progress(epochs, math.ceil(len(X) / batch_size), progress) as bar, _attached_to_errors(history):

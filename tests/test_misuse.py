@@ -50,8 +50,8 @@ def test_softmax_cross_entropy_with_logits_1e308_apart():
 
 
 def test_softmax_of_a_1d_array_says_how_to_make_a_batch():
-    with pytest.raises(ValueError, match=r"log_softmax expects a 2-D array \(batch, classes\), got shape \(3,\): "
-                                         r"for one example use z\.reshape\(1, -1\)"):
+    with pytest.raises(ValueError, match=r"log_softmax got 1-D logits of shape \(3,\): expected a 2-D array "
+                                         r"\(batch, features\); for one example use x\.reshape\(1, -1\)"):
         bk.softmax(np.ones(3))
 
 
@@ -184,9 +184,9 @@ def test_a_nan_weight_before_training_is_not_reported_as_divergence():
 
 
 def test_accuracy_with_1d_logits_or_a_different_number_of_labels():
-    with pytest.raises(ValueError, match=r"accuracy needs logits y_hat of shape \(N, C\), got shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"accuracy got 1-D logits y_hat of shape \(4,\): expected a 2-D array"):
         train.accuracy(np.ones(4), np.ones(4))
-    with pytest.raises(ValueError, match=r"accuracy got 4 predictions .* but 5 targets"):
+    with pytest.raises(ValueError, match=r"accuracy got 4 predictions .* and targets y of shape \(5,\): expected one"):
         train.accuracy(np.ones((4, 3)), np.zeros(5, dtype=int))
 
 
@@ -194,3 +194,13 @@ def test_softmax_cross_entropy_with_column_labels_says_ravel():
     with pytest.raises(ValueError, match=r"got integer labels of shape \(3, 1\): pass the class indices as a 1-D "
                                          r"array of shape \(3,\), e\.g\. y\.ravel\(\)"):
         bk.SoftmaxCrossEntropy().forward(np.zeros((3, 2)), np.zeros((3, 1), dtype=int))
+
+
+def test_fit_names_a_bad_label_by_its_row_in_y_not_in_a_shuffled_minibatch():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, size=30)
+    y[17] = 5
+    model = bk.MLP([4, 5, 3], "relu", rng=rng)
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy\(\) got label 5 at index 17: expected 0\.\.2 for 3 classes"):
+        train.fit(model, bk.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1,
+                  batch_size=4, rng=rng)

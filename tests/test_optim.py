@@ -353,7 +353,8 @@ def test_clip_grad_norm_needs_a_positive_max_norm(max_norm):
         optim.clip_grad_norm([], 1.0)
 
 
-OPTIMIZERS = [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Momentum(ps, lr=0.1, nesterov=True),
+OPTIMIZERS = [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Momentum(ps, lr=0.1),
+              lambda ps: optim.Momentum(ps, lr=0.1, nesterov=True),
               lambda ps: optim.RMSprop(ps, lr=0.1), lambda ps: optim.Adam(ps, lr=0.1),
               lambda ps: optim.AdamW(ps, lr=0.1)]
 

@@ -202,14 +202,15 @@ def test_divergence_raises_floating_point_error_naming_epoch_and_step(rng):
 
 
 class LossThatTurnsNaN(bk.MSE):
-    """An MSE that reports NaN from its 3rd call on: stands for any loss that stops being finite."""
+    """An MSE that reports NaN from its 4th call on (fit's check of the targets, then two steps): stands for any
+    loss that stops being finite."""
 
     calls = 0
 
     def forward(self, y_hat, y):
         self.calls += 1
         value = super().forward(y_hat, y)
-        return float("nan") if self.calls >= 3 else value
+        return float("nan") if self.calls >= 4 else value
 
 
 def test_a_nan_loss_raises_before_any_step_with_it(rng):
@@ -223,7 +224,7 @@ def test_a_nan_loss_raises_before_any_step_with_it(rng):
 
 def test_shape_errors_are_not_reported_as_divergence(rng):
     model, X, y, rng = moons_model(5, n=50)
-    with pytest.raises(ValueError, match=r"Dense\(2->16\) got input of shape \(10, 3\)"):
+    with pytest.raises(ValueError, match=r"Dense\(2->16\) got input of shape \(50, 3\)"):
         train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), np.ones((50, 3)), y,
                   epochs=1, batch_size=10, rng=rng)
 
@@ -287,8 +288,9 @@ def test_the_model_checks_each_batch_once_at_its_first_layer_and_fit_changes_no_
     before = [state(layer) for layer in model.layers]
     train.fit(model, bk.BCEWithLogits(), optim.SGD(model.parameters(), lr=0.1), X, y,
               epochs=3, batch_size=10, rng=rng, val=(X[:8], y[:8]), progress=False)
-    # every training batch (4 a epoch) and the validation set (once a epoch) pass the first layer's check
-    assert seen[0] == ([10] * 4 + [8]) * 3
+    # fit's check of the targets (all of X once), then every training batch (4 a epoch) and the validation set
+    # (once a epoch) pass the first layer's check
+    assert seen[0] == [40] + ([10] * 4 + [8]) * 3
     assert all(seen[i] == [] for i in seen if i > 0)
     after = [state(layer) for layer in model.layers]
     assert [d.keys() for d in after] == [d.keys() for d in before]  # nothing set on a layer, nothing flipped
@@ -513,7 +515,7 @@ def test_a_failed_fit_keeps_the_history_of_the_epochs_before_and_the_last_good_s
 
         def forward(self, y_hat, y):
             self.calls += 1
-            if self.calls == 2 * 4 + 2:  # 4 minibatches per epoch: the second step of epoch 3
+            if self.calls == 1 + 2 * 4 + 2:  # fit's check of the targets, 4 minibatches per epoch: step 2 of epoch 3
                 raise ValueError("a bad batch")
             return super().forward(y_hat, y)
 
