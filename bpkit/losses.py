@@ -6,6 +6,10 @@ the factor $1/N$. A loss sees only its input ``y_hat`` (shape ``(N, k)``) and th
 targets: it knows nothing about the activation before it. Where a loss and an
 activation belong together for stability, the pair is one explicitly named loss that
 takes the *logits* (``BCEWithLogits``, ``SoftmaxCrossEntropy``).
+
+Every loss takes finite inputs over the dtype's whole range: where the loss itself is beyond the
+dtype (an MSE of $|\hat y - y| > 10^{154}$ in float64, a true class whose logit is $10^{308}$ below
+another), ``forward`` refuses with a ``FloatingPointError`` that says so, instead of returning inf.
 """
 
 import numpy as np
