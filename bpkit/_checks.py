@@ -9,6 +9,8 @@ Objects and methods are turned into text only when there is an error: the checks
 every call, so the common case must cost next to nothing.
 """
 
+import math
+
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -49,21 +51,18 @@ def as_float64(x, who, what="input"):
     return arr.astype(np.float64)
 
 
-#: entries tested at a time: a large array is checked a block of rows at a time, so that the mask of
-#: ``isfinite`` stays in the cache (a whole data set at once is about ten times slower)
-BLOCK = 1 << 18
+def finite(arr):
+    """True if every entry of the float array ``arr`` is finite.
 
-
-def _finite(arr):
-    if arr.ndim < 2 or arr.size <= BLOCK:
-        return bool(np.isfinite(arr).all())
-    rows = max(1, BLOCK // (arr.size // len(arr)))
-    return all(np.isfinite(arr[i:i + rows]).all() for i in range(0, len(arr), rows))
+    One BLAS pass and no array of flags: the sum of squares is finite unless an entry is NaN or inf, or
+    the squares overflow (entries near the top of the dtype), and only then is each entry tested.
+    """
+    return math.isfinite(np.vdot(arr, arr)) or bool(np.isfinite(arr).all())
 
 
 def check_finite(arr, who, what="input"):
     """Raise ``ValueError`` naming the first non-finite entry of ``arr``, if any."""
-    if not _finite(arr):
+    if not finite(arr):
         bad = np.argwhere(~np.isfinite(arr))
         first = tuple(int(i) for i in bad[0])
         raise ValueError(

@@ -15,6 +15,8 @@ from numbers import Real
 
 import numpy as np
 
+from ._checks import finite
+
 
 def _number(value, who, what, ok, expected):
     """Return ``value`` as a float if it is a real number with ``ok(value)``, else raise ``ValueError``."""
@@ -49,7 +51,7 @@ def _check_grads(params, who):
         if p.grad.dtype != p.value.dtype:
             raise TypeError(f"{who}: parameter {p.name} has grad of dtype {p.grad.dtype} but value of dtype "
                             f"{p.value.dtype}: the gradient must have the parameter's dtype")
-        if not np.isfinite(p.grad).all():
+        if not finite(p.grad):
             first = tuple(int(i) for i in np.argwhere(~np.isfinite(p.grad))[0])
             raise FloatingPointError(f"{who}: parameter {p.name} has a non-finite gradient, {p.grad[first]} at index "
                                      f"{first}; no parameter was changed (try a smaller learning rate or clip_norm)")

@@ -257,14 +257,24 @@ def test_bad_validation_data_is_refused_before_training(bad, message):
     assert opt.t == 0
 
 
-def test_big_data_is_checked_block_by_block_and_the_first_bad_entry_is_still_named():
-    X = np.zeros((3 * (1 << 18) // 7 + 5, 7), dtype=np.float32)  # more than two blocks of rows
+def test_big_data_is_checked_and_the_first_bad_entry_is_named():
+    X = np.zeros((3 * (1 << 18) // 7 + 5, 7), dtype=np.float32)
     X[-1, 6] = -np.inf
     X[-2, 0] = np.nan
     with pytest.raises(ValueError, match=rf"fit got X with 2 non-finite value\(s\) \(NaN or inf\); the first is nan at index \({len(X) - 2}, 0\)"):
         bk._checks.check_finite(X, "fit", "X")
     X[-2:] = 0
     bk._checks.check_finite(X, "fit", "X")  # all finite: no error
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_entries_whose_squares_overflow_are_still_finite(dtype):
+    """The fast test sums squares; entries near the top of the dtype overflow it, and each entry is then tested."""
+    big = np.full((4, 3), np.finfo(dtype).max / 2, dtype=dtype)
+    with np.errstate(over="ignore"):  # the sum of squares overflows by design here
+        assert bk._checks.finite(big)
+        big[2, 1] = np.inf
+        assert not bk._checks.finite(big)
 
 
 def test_the_model_checks_each_batch_once_at_its_first_layer_and_fit_changes_no_layer(monkeypatch):
