@@ -98,6 +98,21 @@ class Optimizer:
         for p in self.params:
             p.zero_grad()
 
+    def snapshot(self):
+        """Copies of every parameter, of the optimizer's state arrays and of ``t``: what ``restore`` puts back."""
+        state = {k: [a.copy() for a in v] for k, v in vars(self).items()
+                 if isinstance(v, list) and v and all(isinstance(a, np.ndarray) for a in v)}
+        return [p.value.copy() for p in self.params], state, self.t
+
+    def restore(self, snapshot):
+        """Put the parameters, the state and ``t`` back as ``snapshot()`` found them."""
+        values, state, self.t = snapshot
+        for p, value in zip(self.params, values):
+            p.value[...] = value
+        for k, arrays in state.items():
+            for a, saved in zip(getattr(self, k), arrays):
+                a[...] = saved
+
     def step(self):
         """Check every ``.grad`` (shape, dtype, finite), then increment ``t`` and update every parameter in place.
 

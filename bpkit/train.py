@@ -162,13 +162,18 @@ def _attached_to_errors(history):
 
 @contextlib.contextmanager
 def _divergence(epoch, step, optimizer):
-    """Turn a non-finite loss, or numpy's overflow and invalid-value errors, into one clear ``FloatingPointError``."""
+    """One step that either completes or leaves the model and the optimizer as they were, and turns a
+    non-finite loss, or numpy's overflow and invalid-value errors, into one clear ``FloatingPointError``."""
+    before = optimizer.snapshot()
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             yield
-    except FloatingPointError as err:
-        raise FloatingPointError(f"fit: training diverged at epoch {epoch}, step {step}: {err}. "
-                                 f"Try a smaller learning rate (lr={optimizer.lr:g}) or clip_norm.") from err
+    except BaseException as err:
+        optimizer.restore(before)  # an update that overflowed half-way is undone
+        if isinstance(err, FloatingPointError):
+            raise FloatingPointError(f"fit: training diverged at epoch {epoch}, step {step}: {err}. "
+                                     f"Try a smaller learning rate (lr={optimizer.lr:g}) or clip_norm.") from err
+        raise
 
 
 def _check_optimizer(model, optimizer, schedule):

@@ -587,3 +587,44 @@ def test_train_step_is_one_step_of_the_loop():
         p.value -= 0.1 * p.grad
     assert value == expected and np.array_equal(y_hat, y_hat_b)
     assert all(np.array_equal(p.value, q.value) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_a_step_that_overflows_half_way_is_undone_by_fit():
+    """Adam's second moment overflows for gradients near 1e155, after the first moment has moved: fit puts the
+    parameters, both moments and t back as they were before the step."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 2)), rng.normal(size=(10, 1))
+    model = bk.MLP([2, 3, 1], "tanh", rng=rng)
+    opt = optim.Adam(model.parameters(), lr=0.1)
+
+    class HugeGradient(bk.MSE):
+        def _grad(self, diff):
+            return np.full_like(diff, 1e160)
+
+    before = opt.snapshot()
+    with pytest.raises(FloatingPointError, match=r"fit: training diverged at epoch 1, step 1: overflow") as info:
+        train.fit(model, HugeGradient(), opt, X, y, epochs=2, batch_size=10, rng=rng, progress=False)
+    assert info.value.history.epoch == []
+    values, state, t = before
+    assert opt.t == t == 0
+    assert all(np.array_equal(p.value, v) for p, v in zip(model.parameters(), values))
+    assert all(np.array_equal(a, b) for k in ("m", "v") for a, b in zip(getattr(opt, k), state[k]))
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Momentum(ps, lr=0.1),
+                                  lambda ps: optim.RMSprop(ps, lr=0.1), lambda ps: optim.AdamW(ps, lr=0.1)])
+def test_snapshot_and_restore_put_everything_back(make):
+    rng = np.random.default_rng(1)
+    model = bk.MLP([2, 3, 1], "tanh", rng=rng)
+    opt = make(model.parameters())
+    for p in model.parameters():
+        p.grad[...] = rng.normal(size=p.grad.shape)
+    opt.step()
+    snap = opt.snapshot()
+    kept = [p.value.copy() for p in model.parameters()]
+    opt.step()
+    after = [p.value.copy() for p in model.parameters()]
+    opt.restore(snap)
+    assert opt.t == 1 and all(np.array_equal(p.value, k) for p, k in zip(model.parameters(), kept))
+    opt.step()  # from the restored state (state arrays included), the same step gives the same weights
+    assert all(np.array_equal(p.value, a) for p, a in zip(model.parameters(), after))
