@@ -128,13 +128,15 @@ class Dense(Layer):
         return a_prev @ self.W.value + self.b.value
 
     def backward(self, delta, input_grad=True):
-        r"""Given $\delta = \partial L/\partial z$ ``(N, n_out)``, add $a_{\text{prev}}^\top \delta$ to ``W.grad`` and
-        $\mathbf 1^\top \delta = \sum_n \delta_n$ to ``b.grad``; return $\partial L/\partial a_{\text{prev}} = \delta W^\top$
-        ``(N, n_in)`` (``None`` with ``input_grad=False``: the input is data, and nothing needs its gradient).
+        r"""Given $\delta = \partial L/\partial z$ ``(N, n_out)``, add $a_{\text{prev}}^\top \delta$ to
+        ``W.grad`` and $\mathbf 1^\top \delta = \sum_n \delta_n$ to ``b.grad``; return
+        $\partial L/\partial a_{\text{prev}} = \delta W^\top$ ``(N, n_in)``, or ``None`` with
+        ``input_grad=False`` (the input is data, and nothing needs its gradient).
 
-        The bias is a weight on an input that is always 1, so its gradient is $\mathbf 1^\top \delta$, the
-        column sums of $\delta$ written as a product: numpy computes it several times faster than
-        ``delta.sum(axis=0)`` for a tall, narrow $\delta$ (``benchmarks/bench_bias_sum.py``)."""
+        The bias is a weight on an input that is always 1, so its gradient is $\mathbf 1^\top \delta$,
+        the column sums of $\delta$ written as a product: numpy computes it several times faster
+        than ``delta.sum(axis=0)`` for a tall, narrow $\delta$ (``benchmarks/bench_bias_sum.py``).
+        """
         self.W.grad += self.a_prev.T @ delta
         self.b.grad += np.ones(len(delta), delta.dtype) @ delta
         return delta @ self.W.value.T if input_grad else None

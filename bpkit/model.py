@@ -88,12 +88,13 @@ class Sequential(Layer):
             self.out_shape = out_shape
 
     def backward(self, grad, input_grad=False):
-        r"""Back-propagate ``grad`` $= \partial L/\partial\,\text{output}$, last layer first; every ``.grad`` is added to.
+        r"""Back-propagate ``grad`` $= \partial L/\partial\,\text{output}$, last layer first.
 
-        The model's input is data, and no parameter lies before it, so by default the pass stops at the
-        first layer that has parameters and asks it for its parameter gradients only: for an ``MLP``, the
-        first ``Dense`` skips $\delta^{(1)} W^{(1)\top}$, as large a product as any of the pass, and ``None``
-        is returned. (PyTorch does the same: it computes no gradient for an input that does not require one.)
+        Every ``.grad`` is added to. The model's input is data, and no parameter lies before it,
+        so by default the pass stops at the first layer that has parameters and asks it for its
+        parameter gradients only: for an ``MLP``, the first ``Dense`` skips
+        $\delta^{(1)} W^{(1)\top}$, as large a product as any of the pass, and ``None`` is
+        returned (PyTorch, too, computes no gradient for an input that does not require one).
         With ``input_grad=True`` every layer runs in full and $\partial L/\partial x$ is returned.
         """
         grad = self._check_grad(grad)
@@ -102,7 +103,8 @@ class Sequential(Layer):
             return None  # no parameters, and no input gradient wanted: nothing to compute
         for layer in reversed(needed[1:]):
             grad = layer.backward(grad)
-        return needed[0].backward(grad) if input_grad else needed[0].backward(grad, input_grad=False)
+        first = needed[0]
+        return first.backward(grad) if input_grad else first.backward(grad, input_grad=False)
 
     def _first_with_parameters(self):
         return next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
