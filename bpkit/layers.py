@@ -140,3 +140,32 @@ class Dense(Layer):
         self.W.grad += self.a_prev.T @ delta
         self.b.grad += np.ones(len(delta), delta.dtype) @ delta
         return delta @ self.W.value.T if input_grad else None
+
+
+class Dropout(Layer):
+    r"""Inverted dropout: in training, $y = x \odot M / (1 - p)$ with $M_{ij} = 1$ with probability
+    $1 - p$ and 0 otherwise, drawn anew at each forward; ``backward`` multiplies by the same
+    $M/(1-p)$. In evaluation, $y = x$. The scaling keeps $\mathbb E[y] = x$, so evaluation needs none.
+
+    Args:
+        p: the probability of dropping an entry, $0 \le p < 1$. rng: a ``numpy.random.Generator``.
+    """
+
+    def __init__(self, p, *, rng):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"Dropout needs 0 <= p < 1, got p={p!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"Dropout({p}) needs rng=np.random.default_rng(seed), got {type(rng).__name__}")
+        self.p, self.rng, self.mask = float(p), rng, None
+
+    def __repr__(self):
+        return f"Dropout({self.p:g})"
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        self.mask = (self.rng.random(x.shape) >= self.p) / (1 - self.p)
+        return x * self.mask.astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        return grad * self.mask.astype(grad.dtype, copy=False)

@@ -121,6 +121,38 @@ class Sequential(Layer):
         return grad
 
 
+class Residual(Layer):
+    r"""A residual block: $y = x + F(x)$, with $F$ the layers given, applied in order.
+
+    Backward adds the two paths: $\partial L/\partial x = \partial L/\partial y + F'(x)^\top \partial L/\partial y$,
+    so the gradient reaches $x$ unchanged along the identity, however small $F$'s share.
+    """
+
+    def __init__(self, *layers):
+        self.inner = Sequential(*layers)
+
+    def __repr__(self):
+        return "Residual(" + ", ".join(repr(layer) for layer in self.inner.layers) + ")"
+
+    def parameters(self):
+        return self.inner.parameters()
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        self.inner.train(mode)
+        return self
+
+    def forward(self, x):
+        out = self.inner.forward(x)
+        if out.shape != x.shape:
+            raise ValueError(f"{self!r}: the layers map {x.shape} to {out.shape}; a residual block needs the same shape")
+        return x + out
+
+    def backward(self, grad, input_grad=True):
+        inner = self.inner.backward(grad, input_grad=input_grad)
+        return grad + inner if input_grad else None
+
+
 class MLP(Sequential):
     """Fully connected network of any depth, batch-first: a ``Sequential`` of ``Dense`` and ``Activation`` layers.
 
