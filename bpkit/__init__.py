@@ -10,8 +10,8 @@ from .display import show_source
 from .engine import Value, topological_order
 from .graph_plot import draw_graph
 from .gradcheck import check_layer, check_model, directional_check, gradcheck, numerical_gradient, rel_error
-from .layers import Dense, Dropout, Layer, Parameter
-from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy, log_softmax, softmax
+from .layers import Dense, Dropout, Embedding, Flatten, Layer, Parameter
+from .losses import BCEWithLogits, L2Penalty, MSE, SoftmaxCrossEntropy, log_softmax, softmax
 from .model import MLP, Residual, Sequential
 from .norms import BatchNorm, LayerNorm
 
@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "Activation", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "gelu",
-    "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "softmax", "log_softmax",
-    "Layer", "Parameter", "Dense", "Dropout", "BatchNorm", "LayerNorm", "Residual", "Sequential", "MLP",
+    "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "L2Penalty", "softmax", "log_softmax",
+    "Layer", "Parameter", "Dense", "Dropout", "BatchNorm", "Embedding", "Flatten", "LayerNorm", "Residual", "Sequential", "MLP",
     "numerical_gradient", "rel_error", "gradcheck", "check_layer", "check_model", "directional_check",
     "Value", "topological_order", "draw_graph",
     "show_source",

@@ -169,3 +169,85 @@ class Dropout(Layer):
 
     def backward(self, grad):
         return grad * self.mask.astype(grad.dtype, copy=False)
+
+
+class Flatten(Layer):
+    """Reshape each example to one row: ``(N, d1, d2, ...)`` to ``(N, d1*d2*...)``; backward reshapes back."""
+
+    in_shape = None
+
+    def __repr__(self):
+        return "Flatten()"
+
+    def forward(self, x):
+        if self.training:
+            self.in_shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, grad):
+        return grad.reshape(self.in_shape)
+
+
+class Embedding(Layer):
+    r"""A lookup table: row $i$ of $E$ (shape ``(num, dim)``) is the vector of id $i$.
+
+    ``forward(ids)`` takes integer ``ids`` of any shape and returns $E[\text{ids}]$, of shape
+    ``ids.shape + (dim,)``. Each output vector is a copy of one row of $E$, so the gradient of row $i$
+    is the sum of the upstream gradients of every position holding id $i$:
+    $\partial L/\partial E_i = \sum_{p:\ \text{ids}_p = i} \partial L/\partial y_p$. ``backward`` adds
+    them with ``np.add.at``, which adds once per occurrence (``E.grad[ids] += grad`` would keep only
+    one of the repeats). Ids are data, not functions of a parameter: there is no input gradient.
+
+    Args:
+        num: number of ids (rows). dim: length of each vector.
+        rng: a ``numpy.random.Generator``; rows start $\mathcal N(0, \text{std}^2)$ (PyTorch: std 1).
+        std: the initial standard deviation. dtype: ``np.float64`` or ``np.float32``. name: for ``E``.
+    """
+
+    def __init__(self, num, dim, *, rng, std=1.0, dtype=np.float64, name=""):
+        for label, n in (("num", num), ("dim", dim)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"Embedding needs a positive integer {label}, got {n!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"Embedding({num}, {dim}) needs rng=np.random.default_rng(seed), got {type(rng).__name__}")
+        if np.dtype(dtype).type not in FLOAT_DTYPES:
+            raise TypeError(f"Embedding({num}, {dim}) dtype must be float32 or float64, got {np.dtype(dtype)}")
+        self.num, self.dim = int(num), int(dim)
+        self.E = Parameter(rng.normal(0.0, std, size=(num, dim)).astype(dtype), "E" + str(name))
+        self.ids = None
+
+    def __repr__(self):
+        return f"Embedding({self.num}, {self.dim})"
+
+    def parameters(self):
+        return [self.E]
+
+    def check_input(self, ids):
+        """Return ``ids`` as an integer array if every id is in ``0 .. num-1``, else raise naming the first bad one.
+
+        numpy would read ``E[-1]`` as the last row, silently: so ``forward`` checks its ids itself.
+        """
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            hint = " (whole numbers stored as floats: use ids.astype(int))" if ids.dtype.kind == "f" else ""
+            raise TypeError(f"{self!r} needs integer ids, got an array of dtype {ids.dtype}{hint}")
+        if ids.ndim == 0 or ids.size == 0:
+            raise ValueError(f"{self!r} needs a batch of ids, got shape {ids.shape}: use e.g. np.array([3, 1, 4])")
+        bad = (ids < 0) | (ids >= self.num)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise IndexError(f"{self!r} got id {ids[where]} at index {where}: ids must be in 0..{self.num - 1} "
+                             f"(the table has {self.num} rows; make it larger or map the ids into range)")
+        return ids
+
+    def forward(self, ids):
+        """Return ``E[ids]``, shape ``ids.shape + (dim,)``; in training mode keep ``ids`` for backward."""
+        ids = self.check_input(ids)
+        if self.training:
+            self.ids = ids
+        return self.E.value[ids]
+
+    def backward(self, grad, input_grad=False):
+        r"""Scatter-add: for every position $p$, add ``grad[p]`` to row ``ids[p]`` of ``E.grad``; return ``None``."""
+        np.add.at(self.E.grad, self.ids, grad)
+        return None

@@ -198,3 +198,51 @@ class SoftmaxCrossEntropy(Loss):
             p -= y
         p /= len(p)
         return p
+
+
+class L2Penalty:
+    r"""A loss plus the L2 penalty on the model's weights: $L = L_{\text{data}} + \frac{\lambda}{2}\sum_l \lVert W^{(l)}\rVert^2$.
+
+    The penalty is part of the loss, so backprop computes its gradient like any other: it reaches each
+    weight directly, not through the output, adding $\partial L/\partial W^{(l)} \mathrel{+}= \lambda W^{(l)}$.
+    ``backward`` adds those and returns the data loss's gradient for ``y_hat``; the model's backward then
+    adds the data term. The weights are the parameters with two or more axes (``Dense``'s ``W``,
+    ``Embedding``'s ``E``); biases and the ``gamma``/``beta`` of normalisation layers are vectors that
+    shift or scale, do not make the fit wiggle, and are left free.
+
+    With plain SGD this is weight decay: $w \leftarrow w - \eta(g + \lambda w)$. With Adam it is not:
+    $\lambda w$ enters $m$ and $v$ and is divided by $\sqrt{\hat v}$ like the data gradient, while
+    ``AdamW`` (chapter 6) subtracts $\eta\lambda w$ outside Adam's scaling (decoupled decay).
+
+    Args:
+        loss: a bpkit loss (``MSE``, ``SoftmaxCrossEntropy``, ...). model: whose weights are penalised.
+        lam: $\lambda \ge 0$.
+    """
+
+    def __init__(self, loss, model, lam):
+        if not (hasattr(loss, "forward") and hasattr(loss, "backward")):
+            raise TypeError(f"L2Penalty needs a loss with forward and backward, got {type(loss).__name__}")
+        if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not 0 <= lam < np.inf:
+            raise ValueError(f"L2Penalty needs a finite lam >= 0, got {lam!r}")
+        self.loss, self.lam = loss, float(lam)
+        self.weights = [p for p in model.parameters() if p.value.ndim >= 2]
+        self.classifier = loss.classifier
+
+    def __repr__(self):
+        return f"L2Penalty({self.loss!r}, lam={self.lam:g})"
+
+    __call__ = Loss.__call__
+
+    def penalty(self):
+        r"""$\frac{\lambda}{2}\sum \lVert W\rVert^2$ over the weights."""
+        return self.lam / 2 * sum(float(np.vdot(W.value, W.value)) for W in self.weights)
+
+    def forward(self, y_hat, y):
+        """The data loss of ``(y_hat, y)`` plus the penalty."""
+        return self.loss.forward(y_hat, y) + self.penalty()
+
+    def backward(self):
+        r"""Add $\lambda W$ to each weight's ``.grad``; return $\partial L_{\text{data}}/\partial \hat y$."""
+        for W in self.weights:
+            W.grad += self.lam * W.value
+        return self.loss.backward()
