@@ -117,6 +117,24 @@ def test_directional_check_catches_a_small_bug_for_any_direction_seed(seed):
     assert not bk.directional_check(model, bk.MSE(), X, y, np.random.default_rng(seed)).passed
 
 
+def test_directional_check_keeps_every_slope_of_an_array_and_names_the_worst_direction():
+    model, X, y = setup()
+    plant_in_second_layer(model, zero_one_coordinate)
+    report = bk.directional_check(model, bk.MSE(), X, y, np.random.default_rng(1), directions=3)
+    assert report.results[0].analytic.shape == ()                  # dir:all: one direction
+    assert all(r.analytic.shape == r.numeric.shape == (3,) for r in report.results[1:])
+    W2 = next(r for r in report.results if r.name == "dir:W2")
+    j = int(np.argmax(np.abs(W2.analytic - W2.numeric)))
+    assert W2.worst_index == (j,) and f"worst at ({j},)" in repr(W2)
+
+
+@pytest.mark.parametrize("directions", [0, -1, 2.5, True])
+def test_directional_check_refuses_fewer_than_one_direction(directions):
+    model, X, y = setup()
+    with pytest.raises(ValueError, match=r"directions >= 1"):
+        bk.directional_check(model, bk.MSE(), X, y, np.random.default_rng(1), directions=directions)
+
+
 def test_checkers_leave_the_parameters_exactly_as_they_were():
     model, X, y = setup()
     before = [p.value.copy() for p in model.parameters()]

@@ -251,15 +251,16 @@ def count_evaluations(sizes, rng):
 def test_eq_gradcheck_cost_parameter_count_and_evaluations(sizes, seed):
     """eq-gradcheck-cost: P = sum (n_{l-1} + 1) n_l, and the full check costs exactly 2 loss
     evaluations per parameter (plus a fixed overhead of at most 3, the same for every network);
-    the directional check 2 per direction, 1 + L directions, whatever the widths."""
+    the directional check 2 per direction, 1 + 2L k directions (k = 12 per array), whatever the widths."""
     P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
     model, full, direc = count_evaluations(sizes, np.random.default_rng(seed))
     assert P == sum(p.value.size for p in model.parameters())
     _, full_ref, direc_ref = count_evaluations([1, 1], np.random.default_rng(seed))   # P = 2, L = 1
     assert full - full_ref == 2 * (P - 2)
     assert 0 <= full - 2 * P <= 3
-    n_directions = 1 + 2 * (len(sizes) - 1)                                          # "all" + one per array
-    assert direc - direc_ref == 2 * (n_directions - 3)
+    k, L = 12, len(sizes) - 1                                        # directional_check's default directions
+    n_directions = 1 + 2 * L * k                                     # "all" + k in each of the 2L arrays
+    assert direc - direc_ref == 2 * (n_directions - (1 + 2 * k))
     assert 0 <= direc - 2 * n_directions <= 2
 
 
