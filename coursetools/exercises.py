@@ -10,7 +10,10 @@ the cell tag ``conceptual`` on its exercise or solution-start cell.
 
 The student version keeps the exercise text and the code cells, replaces each solution region
 by ``raise NotImplementedError(...)`` at the same indentation, drops the solution markers and
-the markdown between them, and clears every output::
+the markdown between them, and clears every output. Its markdown is plain Markdown that Jupyter
+and Colab render without MyST (:mod:`coursetools.plainmd`), with the exercise and equation
+numbers of the website (:mod:`coursetools.book`). The Markdown pages of the book that the
+notebooks link to (the notation page) are written beside them as notebooks too::
 
     python -m coursetools.exercises student chapters/ -o student/
     python -m coursetools.exercises list chapters/
@@ -23,8 +26,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursetools import plainmd
+from coursetools.book import SITE_URL, Book, BookError
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = 'raise NotImplementedError("Exercise {label}: write your solution here")'
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 _EXERCISE = re.compile(r"^[ \t]*(`{3,}|:{3,})\{exercise(?:-start)?\}[ \t]*(.*)$", re.M)
 _OPTION = re.compile(r"^[ \t]*:([\w-]+):[ \t]*(.*)$")
 _MARKER = re.compile(r"^[ \t]*(`{3,}|:{3,})\{(solution-start|solution-end|solution)\}[ \t]*(\S*)", re.M)
@@ -196,10 +203,14 @@ def stub_regions(source, label):
 
 
 def read(path):
-    """The notebook at ``path``, or a :class:`ConventionError` that names it and says why it cannot be read."""
+    """The notebook at ``path`` (a MyST Markdown page becomes a notebook of its cells), or a
+    :class:`ConventionError` that names it and says why it cannot be read."""
     import nbformat
 
     try:
+        if Path(path).suffix == ".md":
+            return nbformat.v4.new_notebook(cells=plainmd.md_cells(Path(path).read_text(encoding="utf-8")),
+                                            metadata={"kernelspec": dict(KERNELSPEC)})
         return nbformat.read(str(path), as_version=4)
     except Exception as exc:  # not JSON, not a notebook, unreadable: each says so in its own words
         raise ConventionError(f"{path}: cannot be read as a notebook ({type(exc).__name__}: {exc})") from exc
@@ -216,20 +227,32 @@ def check_convention(nb, path, min_exercises=0):
     return s
 
 
-def student_notebook(nb, path="notebook"):
-    """Return ``(student copy of nb, number of stubs)``: regions stubbed, solutions removed, outputs cleared."""
+def student_notebook(nb, path="notebook", book=None):
+    """Return ``(student copy of nb, number of stubs)``: regions stubbed, solutions removed, outputs
+    cleared, markdown made plain. ``book`` gives the numbers and links; by default the book whose
+    ``_toc.yml`` is above ``path``, and none (the notebook numbered on its own) for an in-memory one."""
     import copy
 
     import nbformat
 
     s = check_convention(nb, path)
+    if book is None:
+        book = Book.find(path) if Path(path).is_file() else Book()
+    ctx = plainmd.Context(book, book.doc_for(path, nb))
     markers = {i for ex in s.exercises.values() for i in (ex.start, ex.end)}
-    out, stubs = copy.deepcopy(nb), 0
+    out, stubs, titled = copy.deepcopy(nb), 0, False
     out.cells = []
     for i, cell in enumerate(nb.cells):
         if i in markers or i in s.hidden:
             continue
         cell = copy.deepcopy(cell)
+        if cell.cell_type == "markdown":
+            try:
+                cell.source = plainmd.convert(cell.source, ctx)
+            except plainmd.PlainMarkdownError as exc:
+                raise ConventionError(f"{path}: cell {i}: {exc}") from None
+            if not titled and cell.source.lstrip().startswith("# "):
+                cell.source, titled = plainmd.number_title(cell.source, ctx.doc.number), True
         if cell.cell_type == "code":
             n = regions(cell.source)[0]
             if n:
@@ -242,7 +265,7 @@ def student_notebook(nb, path="notebook"):
 
 
 def notebooks(paths):
-    """Every ``*.ipynb`` named in ``paths`` (files, or folders searched one level deep), sorted."""
+    """Every ``*.ipynb`` named in ``paths`` (files, ``.md`` pages too, or folders searched one level deep)."""
     found = []
     for p in map(Path, paths):
         if not p.exists():
@@ -262,6 +285,25 @@ def _has_solutions(path):
     return BEGIN in text or "{solution-start}" in text
 
 
+def target_name(path):
+    """The file name of the student version of ``path``: always a notebook."""
+    return Path(path).stem + ".ipynb"
+
+
+def linked_pages(paths, book):
+    """The Markdown pages of ``book`` (the notation page) that the documents at ``paths`` link to with
+    ``{doc}`` and that are not among ``paths``: they are written beside the student notebooks."""
+    given, pages = {Path(p).resolve() for p in paths}, []
+    for path in paths:
+        doc = book.docs.get(book.docname(path))
+        for target in doc.links if doc else ():
+            linked = book.resolve(target, doc)
+            if linked and linked.path and linked.path.suffix == ".md" and linked.path.resolve() not in given:
+                given.add(linked.path.resolve())
+                pages.append(linked.path)
+    return pages
+
+
 def _check_targets(paths, output):
     """Refuse, before anything is written, an output that is a file, two inputs of the same name, and any
     target that is one of the inputs (the same file, by device and inode) or a notebook with solutions."""
@@ -269,11 +311,12 @@ def _check_targets(paths, output):
         raise ConventionError(f"{output}: -o must name a folder (it is created if missing), not a file")
     names = {}
     for path in paths:
-        if path.name in names:
-            raise ConventionError(f"{names[path.name]} and {path}: two notebooks named {path.name} would be written "
-                                  f"to the same {output / path.name}; generate them into separate folders")
-        names[path.name] = path
-        target = output / path.name
+        name = target_name(path)
+        if name in names:
+            raise ConventionError(f"{names[name]} and {path}: two notebooks named {name} would be written "
+                                  f"to the same {output / name}; generate them into separate folders")
+        names[name] = path
+        target = output / name
         if target.exists() and any(target.samefile(p) for p in paths):
             raise ConventionError(f"{target}: is a source notebook (the same file as an input); refusing to "
                                   "overwrite it: write the student versions to another folder")
@@ -300,11 +343,11 @@ def _write_atomically(nb, target):
         raise
 
 
-def _run(args, path):
+def _run(args, path, book=None):
     """One command on one notebook; prints its result line(s)."""
     if args.command == "student":
-        target = args.output / path.name
-        nb, stubs = student_notebook(read(path), path)
+        target = args.output / target_name(path)
+        nb, stubs = student_notebook(read(path), path, book)
         args.output.mkdir(parents=True, exist_ok=True)
         _write_atomically(nb, target)
         print(f"wrote {target} ({stubs} solution region(s) replaced)")
@@ -321,22 +364,26 @@ def _main(argv=None):
     st = sub.add_parser("student", help="write the student version of each notebook")
     st.add_argument("paths", nargs="+")
     st.add_argument("-o", "--output", required=True, type=Path)
+    st.add_argument("--site-url", help="the website equation references link to (default: html.baseurl of "
+                    f"_config.yml, else {SITE_URL})")
     sub.add_parser("list", help="list the exercises of each notebook").add_argument("paths", nargs="+")
     va = sub.add_parser("validate", help="check the exercise convention")
     va.add_argument("paths", nargs="+")
     va.add_argument("--min-exercises", type=int, default=0)
     args = parser.parse_args(argv)
-    status = 0
+    status, book = 0, None
     try:
         paths = notebooks(args.paths)
         if args.command == "student":
+            book = Book.find(paths[0], args.site_url)
+            paths += linked_pages(paths, book)
             _check_targets(paths, args.output)
-    except ConventionError as exc:
+    except (ConventionError, BookError) as exc:
         print(exc, file=sys.stderr)
         return 1
     for path in paths:  # a notebook that fails is reported, and the others are still written
         try:
-            _run(args, path)
+            _run(args, path, book)
         except ConventionError as exc:
             print(exc, file=sys.stderr)
             status = 1

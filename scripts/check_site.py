@@ -7,8 +7,11 @@ Serves the built HTML with ``python -m http.server`` on 127.0.0.1 and opens ever
 HTTP 200; when it has math, MathJax comes from the site's own ``_static/mathjax``, has typeset
 every formula (``mjx-container``) and left no raw ``$$``, ``\\[`` or ``\\(`` in the article's
 text; every image in the article has loaded; there is no console or page error (except the
-known noise below), no failed request to the site and no request to any other host; and every
-internal link (with its ``#anchor``) resolves. Prints a table and exits 1 on any problem.
+known noise below), no failed request to the site and no request to any other host; every
+internal link (with its ``#anchor``) resolves; and a page made from a notebook shows no solution
+marker (``### BEGIN SOLUTION`` / ``### END SOLUTION``), not even in a collapsed solution. Pages
+written in Markdown may name the markers: the instructor guide explains them. Prints a table
+and exits 1 on any problem.
 
 To prove that no CDN is needed, run it with loopback as the only network:
     unshare -n sh -c 'ip link set lo up && exec "$@"' sh .venv/bin/python scripts/check_site.py _build/html
@@ -34,6 +37,7 @@ KNOWN_NOISE = ("THEBE_JS_URL' has already been declared",  # sphinx-thebe, on ev
                "Got invalid theme mode")                    # pydata theme, first load
 ARTICLE = "article.bd-article, article, main"  # the first that exists on the page
 RAW_TEX = ("$$", "\\[", "\\(")
+SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
 
 # Text of the article outside code and typeset math (stream outputs are <pre>): no raw TeX may remain there.
 FIND_ARTICLE = "sel => sel.split(',').map(s => document.querySelector(s)).find(e => e) || document.body"
@@ -45,6 +49,14 @@ TEXT_OUTSIDE_CODE = """(sel) => {
   for (let n = walker.nextNode(); n; n = walker.nextNode())
     if (!n.parentElement.closest(skip)) text += n.nodeValue;
   return text;
+}"""
+
+
+# All text of a page made from a notebook (it has notebook cells), collapsed solutions included
+# (textContent, not innerText); "" for a page written in Markdown.
+NOTEBOOK_TEXT = """(sel) => {
+  const root = (""" + FIND_ARTICLE + """)(sel);
+  return root.querySelector('div.cell') ? root.textContent : '';
 }"""
 
 
@@ -136,13 +148,14 @@ def check_page(browser, base, path):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     problems, host = [], urlsplit(base).netloc
     listen(page, host, problems)
-    row = {"page": path, "formulas": 0, "images": 0, "links": set()}
+    row = {"page": path, "formulas": 0, "images": 0, "links": set(), "notebook": False}
     try:
         response = page.goto(base + path, wait_until="load", timeout=30000)
         if response is None or response.status != 200:
             problems.append(f"page answered HTTP {response.status if response else 'nothing'}")
         row["formulas"] = check_math(page, problems)
         row["images"] = check_images(page, problems)
+        row["notebook"] = check_solution_markers(page, problems)
         row["links"] = set(page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"))
     except Exception as exc:  # a timeout or a crash of the page: report it, check the others
         problems.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -180,6 +193,18 @@ def check_math(page, problems):
         if at >= 0:
             problems.append(f"raw TeX {tex!r} left in the article: ...{text[max(at - 30, 0):at + 40]!r}...")
     return n
+
+
+def check_solution_markers(page, problems):
+    """A page made from a notebook shows no solution marker; return whether it is such a page."""
+    text = page.evaluate(NOTEBOOK_TEXT, ARTICLE)
+    for marker in SOLUTION_MARKERS:
+        if marker in text:
+            at = text.index(marker)
+            problems.append(f"shows the solution marker {marker!r} {text.count(marker)} time(s), e.g. "
+                            f"...{text[max(at - 40, 0):at + 30]!r}... (the _ext/solution_markers.py "
+                            "extension must be listed under sphinx: local_extensions in _config.yml)")
+    return bool(text)
 
 
 def check_images(page, problems):
@@ -226,6 +251,7 @@ def report(rows, n_pages, n_links):
     print(f"{'total (' + str(len(rows)) + ' pages)':<{width}}{total('formulas'):>9}{total('images'):>8}"
           f"{sum(len(r['links']) for r in rows):>7}{n_problems:>8}")
     print(f"internal links: {n_links} unique targets on {n_pages} pages, each checked once")
+    print(f"solution markers: searched the {sum(r['notebook'] for r in rows)} pages made from a notebook")
     for r in rows:
         for p in r["problems"]:
             print(f"PROBLEM {r['page']}: {p}")

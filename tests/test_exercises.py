@@ -86,7 +86,7 @@ def test_student_version_removes_solution_markdown_and_markers(toy):
                                                     "markdown", "code", "markdown"]
     assert not any("solution-start" in t or "solution-end" in t or "SECRET" in t or "hidden" in t
                    for t in text)
-    assert text[2].startswith("```{exercise} ReLU derivative") and text[-1] == "## After the exercises"
+    assert text[2] == "**Exercise 1 — ReLU derivative**\n\nDo it." and text[-1] == "## After the exercises"
 
 
 def test_student_version_clears_outputs_and_validates(toy):
