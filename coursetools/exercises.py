@@ -227,10 +227,12 @@ def check_convention(nb, path, min_exercises=0):
     return s
 
 
-def student_notebook(nb, path="notebook", book=None):
+def student_notebook(nb, path="notebook", book=None, keep_regions=False):
     """Return ``(student copy of nb, number of stubs)``: regions stubbed, solutions removed, outputs
     cleared, markdown made plain. ``book`` gives the numbers and links; by default the book whose
-    ``_toc.yml`` is above ``path``, and none (the notebook numbered on its own) for an in-memory one."""
+    ``_toc.yml`` is above ``path``, and none (the notebook numbered on its own) for an in-memory one.
+    ``keep_regions=True`` keeps the solution regions as they are (an nbgrader source notebook:
+    nbgrader stubs them itself); the number returned is then 0."""
     import copy
 
     import nbformat
@@ -255,7 +257,7 @@ def student_notebook(nb, path="notebook", book=None):
                 cell.source, titled = plainmd.number_title(cell.source, ctx.doc.number), True
         if cell.cell_type == "code":
             n = regions(cell.source)[0]
-            if n:
+            if n and not keep_regions:
                 cell.source, stubs = stub_regions(cell.source, s.owner[i]), stubs + n
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)

@@ -36,12 +36,22 @@ def blocks(language):
 
 
 def shell_commands():
-    commands = []
+    """``(document, argv)`` of every command; ``cd X`` is kept only as the folder later commands run in."""
+    commands, made = [], {}
     for doc, body in blocks("sh"):
+        folder = ""
         for line in body.splitlines():
             line = line.split("#", 1)[0].strip()
             for part in filter(None, (p.strip() for p in line.split("&&"))):
-                commands.append((doc, shlex.split(part)))
+                argv = shlex.split(part)
+                if argv[0] == "cd":
+                    assert argv[1] in made.get(doc, ()), f"{doc}: `cd {argv[1]}`, a folder no command above creates"
+                    folder = argv[1] + "/"
+                    continue
+                made.setdefault(doc, set()).update(b.rstrip("/") for a, b in zip(argv, argv[1:]) if a == "-o")
+                if folder and argv[0].startswith("../"):
+                    argv[0] = argv[0][3:]  # relative to the folder cd entered, one level below the root
+                commands.append((doc, argv))
     return commands
 
 
@@ -64,6 +74,9 @@ def test_every_shell_command_names_something_that_exists(doc, argv):
         assert (ROOT / argv[1]).is_file(), f"{doc}: {argv[1]} does not exist"
     elif name == "pip":
         assert argv[1] == "install" and argv[2:] == ["jupyterlab"], argv
+    elif name == "nbgrader":
+        assert argv[1] in ("generate_assignment", "autograde"), argv
+        assert (Path(sys.executable).parent / "nbgrader").is_file(), "nbgrader is not installed beside python"
     else:
         assert name == "jupyter" and argv[1] == "lab", f"{doc}: unexpected command {argv}"
 
