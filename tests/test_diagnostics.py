@@ -19,7 +19,8 @@ def mlp(init="auto", seed=0):
     return bk.MLP([64, 32, 10], "relu", rng=np.random.default_rng(seed), init=init)
 
 
-def test_zero_logits_give_exactly_log_c_and_log_2():
+def test_eq_optim_initial_loss_zero_logits_give_exactly_log_c_and_log_2():
+    """eq-optim-initial-loss: zero logits give the uniform softmax, so L = log C (and log 2 for one logit)."""
     model = mlp(init=0.0)  # every weight 0: every logit 0
     X = np.random.default_rng(0).normal(size=(5, 64))
     value, expected = dg.initial_loss(model, bk.SoftmaxCrossEntropy(), X, np.arange(5))
