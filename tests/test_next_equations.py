@@ -1,4 +1,4 @@
-"""Every labelled equation of chapter 8 (what comes next), checked numerically or symbolically."""
+"""Every labelled equation of chapter 9 (what comes next), checked numerically or symbolically."""
 
 import copy
 
@@ -372,68 +372,7 @@ def test_eq_next_ring_cost_every_worker_gets_the_sum_and_sends_2_K_minus_1_P_ove
     assert all(s < 2 * P for s in sent)
 
 
-# --- batch normalisation, residual blocks, convolutions ---------------------------------------
-
-def _batchnorm(x, gamma, beta, eps=1e-5):
-    mu, var = x.mean(axis=0), x.var(axis=0)
-    x_hat = (x - mu) / np.sqrt(var + eps)
-    return gamma * x_hat + beta, x_hat, np.sqrt(var + eps)
-
-
-@given(st.integers(2, 8), st.integers(1, 4), seeds)
-def test_eq_next_bn_forward_matches_torch_and_normalises_each_feature(N, n, seed):
-    """eq-next-bn: per-feature batch mean and (biased) variance, then gamma x_hat + beta."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(loc=2.0, scale=3.0, size=(N, n))
-    gamma, beta = rng.uniform(0.5, 2, size=n), rng.normal(size=n)
-    y, x_hat, _ = _batchnorm(x, gamma, beta)
-    ref = torch.nn.functional.batch_norm(torch.tensor(x), None, None, torch.tensor(gamma), torch.tensor(beta),
-                                         training=True, eps=1e-5)
-    assert np.allclose(y, ref.numpy(), rtol=1e-10, atol=1e-10)
-    assert np.allclose(x_hat.mean(axis=0), 0, atol=1e-10)
-
-
-@given(st.integers(2, 8), st.integers(1, 4), seeds)
-def test_eq_next_bn_backward_matches_torch_autograd(N, n, seed):
-    """eq-next-bn-backward: dL/dx, dL/dgamma, dL/dbeta of batch normalisation."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(loc=1.0, scale=2.0, size=(N, n))
-    gamma, beta, g = rng.uniform(0.5, 2, size=n), rng.normal(size=n), rng.normal(size=(N, n))
-    _, x_hat, std = _batchnorm(x, gamma, beta)
-    grad_x = gamma / std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))
-    x_t = torch.tensor(x, requires_grad=True)
-    gamma_t, beta_t = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
-    y_t = torch.nn.functional.batch_norm(x_t, None, None, gamma_t, beta_t, training=True, eps=1e-5)
-    (y_t * torch.tensor(g)).sum().backward()
-    # dL/dx is a difference of terms of size |gamma g / std|; with N = 2 they cancel to about eps/var
-    # and what is left is round-off, so the error is measured against the size of the terms
-    scale = np.abs(gamma / std * g).max()
-    assert np.abs(grad_x - x_t.grad.numpy()).max() <= 1e-9 * scale
-    assert bk.rel_error((g * x_hat).sum(axis=0), gamma_t.grad.numpy()) < 1e-10
-    assert bk.rel_error(g.sum(axis=0), beta_t.grad.numpy()) < 1e-12
-    assert np.allclose(grad_x.sum(axis=0), 0, atol=1e-9 * max(1.0, np.abs(grad_x).max()))
-
-
-@given(seeds)
-def test_eq_next_residual_block_gradient_is_identity_plus_block_jacobian(seed):
-    """eq-next-residual: for a = x + F(x), dL/dx = a_bar (I + J_F), checked by central differences."""
-    rng = np.random.default_rng(seed)
-    dense, act = bk.Dense(3, 3, rng=rng), bk.Activation("sigmoid")
-    x, a_bar = rng.normal(size=(1, 3)), rng.normal(size=(1, 3))
-
-    def block(xx):
-        return xx + bk.Sequential(act, dense).predict(xx)
-
-    z = act.forward(x)
-    dense.forward(z)
-    J_F = (dense.W.value.T * sigmoid_prime(x))           # J_F[i, j] = W[j, i] sigma'(x_j)
-    by_formula = a_bar @ (np.eye(3) + J_F)
-    by_layers = a_bar + act.backward(dense.backward(a_bar))
-    xx = x.copy()
-    numeric = bk.numerical_gradient(lambda: float(np.sum(block(xx) * a_bar)), xx)
-    assert np.allclose(by_layers, by_formula, rtol=1e-12, atol=1e-14)
-    assert bk.rel_error(by_formula, numeric) < 1e-8
-
+# --- convolutions (batch normalisation and residual blocks: tests/test_beyond_equations.py) ------------
 
 def _banded(w, T):
     W = np.zeros((T, T - len(w) + 1))
