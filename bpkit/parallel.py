@@ -14,7 +14,10 @@ module the new processes can import) and returns what each worker computed. ``ru
 the same network with PyTorch's ``DistributedDataParallel``, for comparison.
 """
 
-import socket
+import datetime
+import os
+import time
+import tempfile
 
 import numpy as np
 import torch
@@ -45,9 +48,15 @@ def shard_bounds(shard_sizes, N):
     return [(int(e - n), int(e)) for n, e in zip(shard_sizes, ends)]
 
 
-def worker(rank, K, port, model, loss, X, y, bounds, lr, steps, results):
+def _join(rendezvous, rank, K):
+    """Join the group of ``K`` processes that meet through the file ``rendezvous`` (no port to choose)."""
+    dist.init_process_group("gloo", init_method="file://" + rendezvous, rank=rank, world_size=K,
+                            timeout=datetime.timedelta(seconds=60))
+
+
+def worker(rank, K, rendezvous, model, loss, X, y, bounds, lr, steps, results):
     """Process ``rank`` of ``K``: ``steps`` steps of SGD on the all-reduced gradient of its shard."""
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=K)
+    _join(rendezvous, rank, K)
     try:
         start, end = bounds[rank]
         X_k, y_k = X[start:end], y[start:end]
@@ -66,23 +75,51 @@ def worker(rank, K, port, model, loss, X, y, bounds, lr, steps, results):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _guarded(rank, fn, K, rendezvous, *args):
+    """Run one worker; if it fails, report its error through the results queue before the process ends."""
+    results = args[-1]
+    try:
+        fn(rank, K, rendezvous, *args)
+    except Exception as exc:
+        results.put((rank, "failed", f"{type(exc).__name__}: {exc}", time.monotonic()))
+        raise
 
 
 def _start(fn, K, args):
-    """Start ``fn(rank, K, port, *args, results)`` in ``K`` new processes; return their results by rank."""
+    """Run ``fn(rank, K, rendezvous, *args, results)`` in ``K`` new processes; return their results by rank.
+
+    If a worker fails, the others are stopped and the first error is raised here: nothing waits forever.
+    """
     if not isinstance(K, int) or K < 1:
         raise ValueError(f"the number of workers K must be a positive integer, got {K!r}")
-    results = mp.get_context("fork").SimpleQueue()  # fork: the workers start with everything imported
-    processes = mp.start_processes(fn, args=(K, _free_port(), *args, results), nprocs=K, join=False,
-                                   start_method="fork")
-    out = sorted((results.get() for _ in range(K)), key=lambda r: r[0])  # read before joining: a full pipe blocks
-    while not processes.join():
-        pass
-    return out
+    # "forkserver": each worker is forked from a clean server process that has imported torch but never
+    # run it (forking the caller itself can deadlock a child once the caller has used torch's threads).
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(["bpkit.parallel", "torch._dynamo"])  # DDP imports torch._dynamo
+    results = context.SimpleQueue()
+    out = []
+    with tempfile.TemporaryDirectory() as folder:
+        processes = mp.start_processes(_guarded, args=(fn, K, os.path.join(folder, "rendezvous"), *args, results),
+                                       nprocs=K, join=False, start_method="forkserver")
+        try:
+            while not processes.join(timeout=0.05):  # raises if a worker failed, after stopping the others
+                while not results.empty():  # read as they come: a worker blocks on a full pipe until read
+                    out.append(results.get())
+        except mp.ProcessRaisedException:
+            while not results.empty():
+                out.append(results.get())
+            # The cause: not a worker that lost its connection because a peer had died; else the earliest.
+            lost = ("Connection reset by peer", "Connection closed by peer")
+            failures = sorted((r for r in out if r[1:2] == ("failed",)),
+                              key=lambda r: (any(text in r[2] for text in lost), r[3]))
+            if failures:
+                rank, _, error, _ = failures[0]
+                raise RuntimeError(f"data-parallel run failed: worker {rank} of {K} raised {error} "
+                                   "(the other workers were stopped)") from None
+            raise
+        while not results.empty():
+            out.append(results.get())
+    return sorted(out, key=lambda r: r[0])
 
 
 def run(K, model, loss, X, y, shard_sizes=None, lr=0.1, steps=1):
@@ -119,9 +156,9 @@ def torch_network(model):
     return torch.nn.Sequential(*modules)
 
 
-def ddp_worker(rank, K, port, model, X, y, lr, steps, results):
+def ddp_worker(rank, K, rendezvous, model, X, y, lr, steps, results):
     """Process ``rank`` of ``K``: PyTorch's DistributedDataParallel, SGD on the MSE of bpkit (half the squared error)."""
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=K)
+    _join(rendezvous, rank, K)
     try:
         net = torch.nn.parallel.DistributedDataParallel(torch_network(model))
         optimizer = torch.optim.SGD(net.parameters(), lr=lr)
@@ -148,5 +185,4 @@ def run_ddp(K, model, X, y, lr=0.1, steps=1):
     """
     if len(X) % K:
         raise ValueError(f"run_ddp needs N = {len(X)} to be a multiple of K = {K}: DDP weighs every shard equally")
-    import torch._dynamo  # noqa: F401  (DDP imports it when built: once here, not once per forked worker)
     return _start(ddp_worker, K, (model, X, y, lr, steps))

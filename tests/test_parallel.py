@@ -81,3 +81,11 @@ def test_ddp_refuses_unequal_shards(problem):
     model, _, X, y, _ = problem
     with pytest.raises(ValueError, match=r"N = 47 to be a multiple of K = 2"):
         parallel.run_ddp(2, model, X[:47], y[:47])
+
+
+def test_a_failing_worker_stops_the_others_and_its_error_is_raised_here(problem):
+    model, mse, X, y, _ = problem
+    bad = y.copy()
+    bad[40:] = np.nan  # only the last worker's shard: it fails, the first waits in all_reduce
+    with pytest.raises(RuntimeError, match=r"data-parallel run failed: worker 1 of 2 raised ValueError: MSE.*NaN"):
+        parallel.run(2, model, mse, X, bad, shard_sizes=[40, 8])
