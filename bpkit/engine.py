@@ -124,8 +124,10 @@ class Value:
     def __pow__(self, n):
         r"""Power with a constant exponent: $\partial(a^n)/\partial a = n\,a^{n-1}$."""
         if not isinstance(n, Real) or isinstance(n, bool):
-            raise TypeError(f"Value ** {type(n).__name__}: only constant exponents (int or "
-                            "float) are supported; for a Value exponent n write (n * a.log()).exp()")
+            raise TypeError(f"Value ** {type(n).__name__}: only constant exponents (int or float) are "
+                            "supported, because ** differentiates a**n by the rule n a**(n-1), which holds "
+                            "for a constant n only; with a Value as the exponent, build the power from "
+                            "operations the engine differentiates (exp and log, for a positive base)")
         a, n = self.data, float(n)
         if a == 0.0 and n < 1.0 and n != 0.0:
             raise ZeroDivisionError(f"{_describe(self)} ** {n:g}: the power or its derivative "
@@ -140,8 +142,10 @@ class Value:
         return make_node(out, (self,), (local,), f"**{n:g}")
 
     def __rpow__(self, base):
-        raise TypeError(f"{type(base).__name__} ** Value: only constant exponents are "
-                        "supported; for base ** v write (v * math.log(base)).exp()")
+        raise TypeError(f"{type(base).__name__} ** Value: only constant exponents are supported, "
+                        "because ** differentiates a**n by the rule n a**(n-1), which holds for a constant "
+                        "n only; with a Value as the exponent, build the power from operations the engine "
+                        "differentiates (exp and log, for a positive base)")
 
     def exp(self):
         r"""$\frac{d}{da} e^a = e^a$; ``OverflowError`` beyond $a \approx 709.78$."""

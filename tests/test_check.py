@@ -291,7 +291,7 @@ def test_function_catches_in_place_changes(rng):
         return grad_a
 
     z, grad_a = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    with pytest.raises(check.CheckFailed, match="changed its argument 0 in place"):
+    with pytest.raises(check.CheckFailed, match=r"changed its argument 0 \(grad_a\) in place"):
         check.function(relu_backward_in_place, lambda g, z: g * (z > 0), [(grad_a, z)], name="relu_backward")
 
 
@@ -305,3 +305,210 @@ def test_function_compares_scalars(rng, capsys):
     with pytest.raises(check.CheckFailed, match="N = 5 times too large"):
         check.function(lambda p, t: 0.5 * np.sum((p - t) ** 2), mse, [(y_hat, y)], batch_size=N)
     assert capsys.readouterr().out == "✓ mse: correct on 1 input(s)\n"
+
+
+# ---- an exercise's own hints -------------------------------------------------------------------
+
+def test_hints_replace_drop_or_keep_the_generic_hint(expected):
+    own = rejected(2 * expected, expected, hints={"twice": "x reaches the output twice: add both paths"})
+    assert "add both paths" in own and "missing factor 1/2" not in own
+    dropped = rejected(2 * expected, expected, hints={"twice": None})
+    assert "hint:" not in dropped
+    kept = rejected(2 * expected, expected, hints={"half": "not this one"})
+    assert "missing factor 1/2" in kept and "not this one" not in kept
+
+
+def test_wrong_is_the_hint_when_no_symptom_applies(expected, rng):
+    got = expected + rng.normal(size=expected.shape)
+    assert "use eq. (3)" in rejected(got, expected, hints={"wrong": "use eq. (3)"})
+    assert "use eq. (3)" not in rejected(-expected, expected, hints={"wrong": "use eq. (3)"})
+
+
+@pytest.mark.parametrize("key, make", [
+    ("zeros", lambda e: np.zeros_like(e)),
+    ("edge", lambda e: np.vstack([e[:-1], e[-1:] + 1.0])),
+    ("nonfinite", lambda e: np.where(e > 0, np.nan, e)),
+    ("factor", lambda e: 3 * e),
+    ("transposed", lambda e: e.T),
+])
+def test_every_symptom_can_be_replaced(rng, key, make):
+    square = rng.normal(size=(3, 3))
+    assert "the exercise's own words" in rejected(make(square), square, hints={key: "the exercise's own words"})
+
+
+def test_a_factor_hint_for_a_single_number_only_when_the_exercise_gives_one():
+    with pytest.raises(check.CheckFailed) as info:
+        check.scalar(3.0, 1.0, name="step")
+    assert "hint" not in str(info.value)
+    with pytest.raises(check.CheckFailed, match="a geometric series"):
+        check.scalar(3.0, 1.0, name="step", hints={"factor": "a geometric series"})
+
+
+def test_shape_hint_is_added(expected):
+    assert "one row per example" in rejected(expected[:2], expected, hints={"shape": "one row per example"})
+
+
+def test_quiet_prints_nothing(expected, capsys):
+    check.array(expected.copy(), expected, name="grad_W", quiet=True)
+    check.scalar(1.0, 1.0, name="loss", quiet=True)
+    assert capsys.readouterr().out == ""
+
+
+# ---- call, unpack, instance ---------------------------------------------------------------------
+
+def test_call_returns_the_result_and_names_an_exception(rng):
+    assert check.call(lambda a, b: a + b, 1, 2) == 3
+    with pytest.raises(check.CheckFailed) as info:
+        check.call(lambda a: a @ a, rng.normal(size=(2, 3)), name="square", hints={"raised": "mind the shapes"})
+    assert str(info.value).startswith("square: raised ValueError") and "hint: mind the shapes" in str(info.value)
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_call_lets_not_implemented_through():
+    def stub():
+        raise NotImplementedError("Exercise ex-x: write your solution here")
+
+    with pytest.raises(NotImplementedError):
+        check.call(stub)
+
+
+def test_call_catches_a_change_in_place_also_inside_a_list(rng):
+    def scale_all(Ws, c):
+        for W in Ws:
+            W *= c
+        return Ws
+
+    with pytest.raises(check.CheckFailed, match=r"scale_all: changed its argument 0 \(Ws\) in place"):
+        check.call(scale_all, [rng.normal(size=(2, 2))], 2.0)
+    with pytest.raises(check.CheckFailed, match="restore x"):
+        check.call(scale_all, [rng.normal(size=(2, 2))], 2.0, hints={"in_place": "restore x"})
+
+
+@pytest.mark.parametrize("got, words", [
+    (None, ["got None instead of 2 results (dw, db)", "forget to `return`"]),
+    (1.5, ["got a float, expected a tuple of 2 results (dw, db)"]),
+    ((1.0, 2.0, 3.0), ["got a tuple of 3 results, expected 2"]),
+])
+def test_unpack_says_what_came_back(got, words):
+    with pytest.raises(check.CheckFailed) as info:
+        check.unpack(got, 2, "neuron_grads", "(dw, db)")
+    assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_unpack_and_instance_pass_the_right_kind_through():
+    assert check.unpack([1, 2], 2, "f") == (1, 2)
+    assert check.instance(2.5, float, "x") == 2.5
+    with pytest.raises(check.CheckFailed, match="got an int, expected a float\n  hint: a Value"):
+        check.instance(2, float, "x", hint="a Value")
+
+
+# ---- function: several results, per-input batch sizes ------------------------------------------
+
+def test_function_compares_each_result_of_a_tuple(rng, capsys):
+    def both(a, d):
+        return reference_grad_W(a, d), d.sum(axis=0)
+
+    check.function(both, both, inputs(rng), outputs=("dW", "db"))
+    assert capsys.readouterr().out.startswith("✓ both: correct on 3")
+    with pytest.raises(check.CheckFailed, match=r"on input 0 \(shape \(5, 3\), shape \(5, 4\)\), db: wrong values"):
+        check.function(lambda a, d: (reference_grad_W(a, d), d.sum(axis=0) + 1), both, inputs(rng), outputs=("dW", "db"))
+    with pytest.raises(check.CheckFailed, match="expected a tuple of 2 results \\(dW, db\\)"):
+        check.function(reference_grad_W, both, inputs(rng), outputs=("dW", "db"))
+
+
+def test_function_batch_size_of_each_input(rng):
+    args = [(rng.normal(size=(n, N_IN)), rng.normal(size=(n, N_OUT))) for n in (2, 7)]
+
+    def wrong_on_the_second(a, d):
+        return reference_grad_W(a, d) * (len(a) if len(a) == 7 else 1)
+
+    with pytest.raises(check.CheckFailed, match="(?s)on input 1 .* N = 7 times too large"):
+        check.function(wrong_on_the_second, reference_grad_W, args, batch_size=lambda a, d: len(a))
+
+
+def test_function_describes_numbers_and_types():
+    with pytest.raises(check.CheckFailed, match=r"on input 0 \(float32\)"):
+        check.function(lambda dtype: 1.0, lambda dtype: 2.0, [np.float32])
+    with pytest.raises(check.CheckFailed, match=r"on input 0 \(0.5, list of 2\)"):
+        check.function(lambda c, xs: 1.0, lambda c, xs: 2.0, [(0.5, [1, 2])])
+
+
+# ---- names, shapes -------------------------------------------------------------------------------
+
+def test_names_accepts_the_right_collection(capsys):
+    check.names(["W1", "b1"], ["W1", "b1"], "frozen")
+    check.names({"a", "b"}, {"b", "a"}, "missed", kind=set)
+    assert capsys.readouterr().out.count("✓") == 2
+
+
+@pytest.mark.parametrize("got, kind, words", [
+    ({"W1", "b1"}, list, ["got a set, expected a list of names", "a list, in a given order"]),
+    (["W1", "b1"], set, ["got a list, expected a set of names", "set(...)"]),
+    (["b1", "W1"], list, ["the right names in the wrong order"]),
+    (["W1", "W2"], list, ["holds 'W2', which should not be there, and misses others"]),
+    (["W1"], list, ["misses names that should be there"]),
+    ([1, 2], list, ["holds an int, expected names (str) only"]),
+    (None, list, ["got None", "forget to `return`"]),
+])
+def test_names_says_what_is_wrong_without_the_missing_names(got, kind, words):
+    with pytest.raises(check.CheckFailed) as info:
+        check.names(got, ["W1", "b1"] if kind is list else {"W1", "b1"}, "frozen", kind=kind)
+    message = str(info.value)
+    assert all(w in message for w in words), message
+    if got not in (["b1", "W1"],):
+        assert "'b1'" not in message
+
+
+SHAPES = {"X": (128, 784), "W1": (784, 256), "b1": (256,), "params": 203530}
+
+
+def test_shapes_accepts_tuples_of_numpy_ints(capsys):
+    check.shapes({"X": (np.int64(128), 784), "W1": (784, 256), "b1": (256,), "params": np.int64(203530)},
+                 SHAPES, "net")
+    assert capsys.readouterr().out == "✓ net: all 4 entries correct\n"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"W1": (256, 784)}, ["entry 'W1': (256, 784) looks transposed", "hint: rows and columns"]),
+    ({"X": [128, 784]}, ["entry 'X': is a list; write a shape as a tuple"]),
+    ({"b1": (1, 256)}, ["entry 'b1': (1, 256) has 2 axes, expected 1"]),
+    ({"params": 203264}, ["entry 'params': 203264 is wrong"]),
+    ({"params": 203530.0}, ["entry 'params': is a float, expected an int"]),
+    ({"W1": (784, 255), "b1": (255,)}, ["entry 'W1': (784, 255) is wrong (1 more wrong entry)"]),
+])
+def test_shapes_names_the_first_wrong_entry(change, words):
+    with pytest.raises(check.CheckFailed) as info:
+        check.shapes({**SHAPES, **change}, SHAPES, "net", hints={"W1": "rows and columns"})
+    message = str(info.value)
+    assert all(w in message for w in words), message
+    assert "(784, 256)" not in message and "203530" not in message
+
+
+def test_shapes_missing_and_unexpected_entries():
+    with pytest.raises(check.CheckFailed, match="has no entry 'b1'"):
+        check.shapes({"X": (128, 784), "W1": (784, 256), "params": 203530}, SHAPES, "net")
+    with pytest.raises(check.CheckFailed, match="has unexpected entries 'W3'"):
+        check.shapes({**SHAPES, "W3": (3, 3)}, SHAPES, "net")
+
+
+# ---- count_calls, RecordingGenerator --------------------------------------------------------------
+
+def test_count_calls_on_a_class_and_on_a_namespace():
+    class Node:
+        def backward(self):
+            return "done"
+
+    namespace = {"sweep": lambda x: 2 * x}
+    with check.count_calls(Node, "backward") as passes, check.count_calls(namespace, "sweep") as sweeps:
+        assert [Node().backward() for _ in range(3)] == ["done"] * 3
+        assert eval("sweep(4)", namespace) == 8
+    assert (passes.count, sweeps.count) == (3, 1)
+    assert Node.backward.__name__ == "backward" and namespace["sweep"](1) == 2   # restored
+
+
+def test_recording_generator_draws_as_the_generator_does():
+    draws = check.RecordingGenerator(1)
+    v, x = draws.normal(size=(2, 3)), draws.uniform()
+    reference = np.random.default_rng(1)
+    assert np.array_equal(v, reference.normal(size=(2, 3))) and x == reference.uniform()
+    assert len(draws.draws) == 2 and np.array_equal(draws.draws[0], v)
