@@ -28,6 +28,11 @@ def _name(node):
     return f"{name} = {node.op}" if name and node.op else (name or node.op)
 
 
+def _short(node):
+    """How the step text names a node: its label, else its operation."""
+    return node.label or ("const" if not node.parents else f"the {node.op} node")
+
+
 def _fmt(x):
     return f"{x:.4g}"
 
@@ -64,7 +69,7 @@ def stepper_html(root):
     edge_ids = {}
     for k, edge in enumerate(edges):
         edge_ids.setdefault(edge, k)
-    data = {"names": [_name(n) for n in order], "data": [n.data for n in order],
+    data = {"names": [_short(n) for n in order], "data": [n.data for n in order],
             "root": index[root], "backward": backward,
             "edge": [edge_ids[(parent, child)] for child, parent, _ in backward],
             "parents": [[index[p] for p in n.parents] for n in order]}
@@ -101,7 +106,7 @@ def stepper_html(root):
 @media print {{ #{uid} .bp-controls {{ display: none; }} }}
 </style>
 {"".join(svg)}
-<div class="bp-controls"><button type="button" data-act="start">⏮ start</button><button type="button" data-act="prev">◀ back</button><button type="button" data-act="next">next ▶</button><button type="button" data-act="end">end ⏭</button>
+<div class="bp-controls"><button type="button" data-act="start">« start</button><button type="button" data-act="prev">◀ back</button><button type="button" data-act="next">next ▶</button><button type="button" data-act="end">end »</button>
 <span class="bp-status">step {total} of {total}</span></div>
 <p class="bp-explain">The whole graph after the forward and the backward pass: every value and every gradient.</p>
 <script type="application/json" class="bp-steps">{payload}</script>

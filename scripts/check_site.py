@@ -148,7 +148,7 @@ def check_page(browser, base, path):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     problems, host = [], urlsplit(base).netloc
     listen(page, host, problems)
-    row = {"page": path, "formulas": 0, "images": 0, "links": set(), "notebook": False}
+    row = {"page": path, "formulas": 0, "images": 0, "links": set(), "notebook": False, "steps": 0}
     try:
         response = page.goto(base + path, wait_until="load", timeout=30000)
         if response is None or response.status != 200:
@@ -156,6 +156,7 @@ def check_page(browser, base, path):
         row["formulas"] = check_math(page, problems)
         row["images"] = check_images(page, problems)
         row["notebook"] = check_solution_markers(page, problems)
+        row["steps"] = check_steppers(page, problems)
         row["links"] = set(page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"))
     except Exception as exc:  # a timeout or a crash of the page: report it, check the others
         problems.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -207,6 +208,28 @@ def check_solution_markers(page, problems):
     return bool(text)
 
 
+def check_steppers(page, problems):
+    """Click through every step of every backward-pass stepper on the page (bpkit.graph_stepper): each click
+    moves one step, and at the last step every gradient shown equals the engine's. Return the clicks made."""
+    clicks = 0
+    for k in range(page.locator(".bp-stepper").count()):
+        box = page.locator(".bp-stepper").nth(k)
+        status = box.locator(".bp-status")
+        total = int(status.inner_text().split()[-1])
+        box.locator("button[data-act=start]").click()
+        for step in range(1, total + 1):
+            box.locator("button[data-act=next]").click()
+            clicks += 1
+            if status.inner_text() != f"step {step} of {total}":
+                problems.append(f"stepper {k}: after {step} clicks it shows {status.inner_text()!r}")
+                return clicks
+        shown = box.locator(".bp-node").evaluate_all("ns => ns.map(n => [n.dataset.grad, n.dataset.engineGrad])")
+        wrong = [i for i, (grad, engine) in enumerate(shown) if grad == "" or float(grad) != float(engine)]
+        if wrong:
+            problems.append(f"stepper {k}: after the last step nodes {wrong} show gradients that differ from the engine's")
+    return clicks
+
+
 def check_images(page, problems):
     """Every <img> of the article has loaded (naturalWidth > 0); return how many there are."""
     page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
@@ -252,6 +275,7 @@ def report(rows, n_pages, n_links):
           f"{sum(len(r['links']) for r in rows):>7}{n_problems:>8}")
     print(f"internal links: {n_links} unique targets on {n_pages} pages, each checked once")
     print(f"solution markers: searched the {sum(r['notebook'] for r in rows)} pages made from a notebook")
+    print(f"backward-pass steppers: {sum(r['steps'] for r in rows)} steps clicked, each gradient compared at the end")
     for r in rows:
         for p in r["problems"]:
             print(f"PROBLEM {r['page']}: {p}")
