@@ -7,7 +7,7 @@ OFFLINE := unshare -rn sh -c 'ip link set lo up && exec "$$@"' sh
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test setup setup-browser unit nbval strict-book site-test pdf student bench clean
+.PHONY: book test setup setup-browser unit nbval strict-book site-test pdf student nbgrader bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,10 @@ pdf: setup-browser
 student: setup
 	$(PY) -m coursetools.exercises student chapters/ -o student/
 
+## nbgrader source notebooks (solution and autograded test cells marked) in the course folder nbgrader/
+nbgrader: setup
+	$(PY) -m coursetools.grading chapters/ -o nbgrader/
+
 ## Speed against PyTorch CPU, measured in the same run (prints tables and ratios).
 bench: setup
 	$(PY) benchmarks/bench_engine.py
@@ -49,4 +53,4 @@ bench: setup
 	$(PY) benchmarks/bench_bias_sum.py
 
 clean:
-	rm -rf _build student
+	rm -rf _build student nbgrader
