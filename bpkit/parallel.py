@@ -78,6 +78,7 @@ def worker(rank, K, rendezvous, model, loss, X, y, bounds, lr, steps, results):
 def _guarded(rank, fn, K, rendezvous, *args):
     """Run one worker; if it fails, report its error through the results queue before the process ends."""
     results = args[-1]
+    torch.set_num_threads(1)  # one thread per worker, as torchrun sets: K workers must not each spin up a pool
     try:
         fn(rank, K, rendezvous, *args)
     except Exception as exc:
@@ -92,15 +93,13 @@ def _start(fn, K, args):
     """
     if not isinstance(K, int) or K < 1:
         raise ValueError(f"the number of workers K must be a positive integer, got {K!r}")
-    # "forkserver": each worker is forked from a clean server process that has imported torch but never
-    # run it (forking the caller itself can deadlock a child once the caller has used torch's threads).
-    context = mp.get_context("forkserver")
-    context.set_forkserver_preload(["bpkit.parallel", "torch._dynamo"])  # DDP imports torch._dynamo
-    results = context.SimpleQueue()
+    # "spawn": each worker is a fresh Python that imports what it needs. Forking a process that holds
+    # threads (a Jupyter kernel, torch's thread pools) can leave a lock locked forever in the child.
+    results = mp.get_context("spawn").SimpleQueue()
     out = []
     with tempfile.TemporaryDirectory() as folder:
         processes = mp.start_processes(_guarded, args=(fn, K, os.path.join(folder, "rendezvous"), *args, results),
-                                       nprocs=K, join=False, start_method="forkserver")
+                                       nprocs=K, join=False, start_method="spawn")
         try:
             while not processes.join(timeout=0.05):  # raises if a worker failed, after stopping the others
                 while not results.empty():  # read as they come: a worker blocks on a full pipe until read

@@ -61,11 +61,10 @@ def test_the_plain_mean_of_unequal_shards_is_not_the_full_batch_gradient(problem
     assert bk.rel_error(np.mean(grads, axis=0), g_full) > 1e-2 and bk.rel_error(g, g_full) < 1e-14
 
 
-@pytest.mark.parametrize("K", [2, 4])
-def test_distributed_data_parallel_reaches_the_same_parameters(problem, K):
+def test_distributed_data_parallel_reaches_the_same_parameters(problem):
     model, mse, X, y, _ = problem
-    ddp = parallel.run_ddp(K, model, X, y, lr=0.1, steps=3)
-    ours = parallel.run(K, model, mse, X, y, lr=0.1, steps=3)
+    ddp = parallel.run_ddp(2, model, X, y, lr=0.1, steps=3)
+    ours = parallel.run(2, model, mse, X, y, lr=0.1, steps=3)
     for _, params in ddp:
         assert max(np.max(np.abs(a - b)) for a, b in zip(params, ours[0][2])) < 1e-14
 

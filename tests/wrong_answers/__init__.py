@@ -5,7 +5,7 @@ exercises have answers that are integers or names (which the automatic check can
 a message), ``SECRETS = {exercise label: [text no message may contain], ...}``.
 """
 
-from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07
+from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch09
 
 CHAPTERS = {
     "01_chain_rule": ch01,
@@ -15,6 +15,7 @@ CHAPTERS = {
     "05_gradient_check": ch05,
     "06_optimizers": ch06,
     "07_pytorch_comparison": ch07,
+    "09_what_comes_next": ch09,
 }
 
 CATALOGUE = {stem: module.WRONG for stem, module in CHAPTERS.items()}
