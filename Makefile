@@ -7,7 +7,7 @@ OFFLINE := unshare -rn sh -c 'ip link set lo up && exec "$$@"' sh
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test setup setup-browser unit nbval strict-book site-test pdf student nbgrader bench clean
+.PHONY: book test setup setup-browser unit nbval strict-book site-test pdf student nbgrader bench canary clean
 
 setup:
 	@bash scripts/setup.sh
@@ -51,6 +51,11 @@ bench: setup
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_mlp.py
 	$(PY) benchmarks/bench_bias_sum.py
+
+## Fresh environments under _build/canary with the newest and with the minimum numpy, scipy,
+## scikit-learn and matplotlib: every chapter top to bottom and the unit tests, one verdict each.
+canary:
+	python3 scripts/canary.py
 
 clean:
 	rm -rf _build student nbgrader
