@@ -27,8 +27,9 @@ Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/directional_power.py [--see
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+if __name__ == "__main__":  # one BLAS thread, set before numpy loads (tests import this module as it is)
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
 
 import argparse  # noqa: E402
 import time  # noqa: E402

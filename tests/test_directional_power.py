@@ -12,53 +12,31 @@ the prediction is the sum of the per-seed probabilities, its 95 % interval $\pm 
 of a sum of independent Bernoulli trials. (The seeds are fixed, so each comparison is deterministic.)
 """
 
-from math import erf, sqrt
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import bpkit as bk
-from bpkit import planted_bugs
 
-SIZES, BATCH, TOO_SMALL, TOL = [784, 256, 128, 10], 32, 0.02, 1e-6
-
-
-class RowTooSmallDense(bk.Dense):
-    """A ``Dense`` whose weight gradient comes out 2 % too small in row ``row``."""
-
-    row = 0
-
-    def backward(self, delta, input_grad=True):
-        out = super().backward(delta, input_grad)
-        self.W.grad[self.row] -= TOO_SMALL * (self.a_prev[:, self.row] @ delta)
-        return out
-
-
-def build(seed):
-    rng = np.random.default_rng(seed)
-    model = bk.MLP(SIZES, "tanh", rng=rng)
-    X, y = rng.normal(size=(BATCH, SIZES[0])), rng.integers(0, SIZES[-1], size=BATCH)
-    planted_bugs.swap_layer(model, 0, RowTooSmallDense).row = int(rng.integers(SIZES[0]))
-    return model, bk.SoftmaxCrossEntropy(), X, y
+# The set-up, the bug and the formula are the benchmark's own (benchmarks/directional_power.py).
+_spec = importlib.util.spec_from_file_location(
+    "directional_power", Path(__file__).parents[1] / "benchmarks" / "directional_power.py")
+power = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(power)
+build, TOL = power.build, power.TOL
 
 
 def miss_probabilities(model):
-    r"""Predicted miss of one ``dir:all`` direction and of one direction inside ``W1``.
-
-    Reads the gradient the check just computed, $g + d$; $d$ is the bug's part of the broken row.
-    """
-    params, W1 = model.parameters(), model.dense_layers[0]
-    d_norm = TOO_SMALL / (1 - TOO_SMALL) * np.linalg.norm(W1.W.grad[W1.row])
-    g_norm = np.sqrt(sum(np.sum(p.grad ** 2) for p in params))
-    t_all = TOL * g_norm * sqrt(sum(p.value.size for p in params)) / d_norm
-    t_W1 = TOL * np.linalg.norm(W1.W.grad) * sqrt(W1.W.value.size) / d_norm
-    return erf(t_all / sqrt(2)), erf(t_W1 / sqrt(2))
+    """Predicted miss of one ``dir:all`` direction and of one direction inside ``W1`` (on its own scale)."""
+    t_all, _, t_W1 = power.thresholds(model)
+    return power.miss(t_all), power.miss(t_W1)
 
 
 def within_95_percent(observed, probabilities):
-    p = np.asarray(probabilities)
-    mean, sd = p.sum(), np.sqrt(np.sum(p * (1 - p)))
-    return abs(observed - mean) <= 1.96 * sd, f"observed {observed}, predicted {mean:.1f} +- {1.96 * sd:.1f}"
+    mean, low, high = power.interval(probabilities)
+    return low <= observed <= high, f"observed {observed}, predicted {mean:.1f} in [{low:.1f}, {high:.1f}]"
 
 
 @pytest.fixture(scope="module", autouse=True)
