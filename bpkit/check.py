@@ -26,14 +26,17 @@ shape, ``"raised"`` to an exception, ``"in_place"`` replaces the hint for a chan
 ``check.names`` takes ``"container"``, ``"not_str"``, ``"extra"``, ``"missing"``, ``"repeated"`` and
 ``"order"``; ``check.shapes`` a hint per key of the dict.
 
-The relative error of an answer $g$ against the expected $e$ is
-$\lVert g - e\rVert_\infty / \max(\lVert e\rVert_\infty, \text{atol})$.
+The relative error a message reports is the one of chapter 5's gradient checker,
+``bk.rel_error(g, e, floor=atol)`` $= \lVert g - e\rVert_\infty / \max(\lVert g\rVert_\infty, \lVert e\rVert_\infty, \text{atol})$,
+for an answer $g$ and the expected $e$.
 """
 
 import contextlib
 import inspect
 
 import numpy as np
+
+from .gradcheck import rel_error
 
 
 class CheckFailed(AssertionError):
@@ -188,7 +191,8 @@ def _compare(got, expected, name, rtol, atol, batch_size, hints=None):
         return
     ftype = np.result_type(got.dtype, expected.dtype, np.float64)
     diff = np.abs(got.astype(ftype) - expected.astype(ftype))
-    rel = float(np.nanmax(diff)) / max(float(np.max(np.abs(expected), initial=0.0)), atol)
+    finite = np.isfinite(got) & np.isfinite(expected)          # matching NaN/inf entries are not errors
+    rel = rel_error(got[finite].astype(ftype), expected[finite].astype(ftype), floor=atol)
     found = _factor_hint(got, expected, batch_size, hints) + _index_hint(got, expected, wrong, hints)
     found = found or _hint(hints, "wrong")
     if got.ndim == 0:

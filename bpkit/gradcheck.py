@@ -1,14 +1,14 @@
 r"""Evidence that a gradient is right: compare it with finite differences.
 
-Central difference: $\dfrac{\partial f}{\partial x_i} \approx \dfrac{f(x + \varepsilon e_i) - f(x - \varepsilon e_i)}{2\varepsilon}$,
-error $O(\varepsilon^2)$, one pair of evaluations per coordinate (``2P`` for ``P`` parameters).
+Central difference: $\dfrac{\partial f}{\partial x_i} \approx \dfrac{f(x + h e_i) - f(x - h e_i)}{2h}$,
+error $O(h^2)$ for the step $h$ (the argument ``eps``), one pair of evaluations per coordinate (``2P`` for ``P`` parameters).
 
 The error is *normalised by the gradient's scale*,
 $\max_i |g_i - \tilde g_i| \,/\, \max(\max_i |g_i|, \max_i |\tilde g_i|)$, not per coordinate:
 a per-coordinate ratio explodes where the true gradient is near zero and raises false alarms.
-In float64 with $\varepsilon = 10^{-6}$ a correct gradient gives about $10^{-9}$ or less.
+In float64 with $h = 10^{-6}$ a correct gradient gives about $10^{-9}$ or less.
 The scale never goes below what the finite difference itself can resolve: its round-off is
-about $10\,u\,|f|/\varepsilon$ ($u \approx 2.2\cdot10^{-16}$), so an array whose whole gradient is
+about $10\,u\,|f|/h$ ($u \approx 2.2\cdot10^{-16}$), so an array whose whole gradient is
 smaller than that divided by ``tol`` (vanishing gradients) is compared at that floor instead.
 
 Always check in float64, away from kinks (ReLU at 0): a difference that straddles a kink
@@ -130,7 +130,7 @@ def gradcheck(f, params, eps=1e-6, tol=1e-7):
 
 
 def roundoff_floor(f_value, eps, tol):
-    r"""Smallest gradient scale a central difference resolves to ``tol``: $10\,u\,|f| / (\varepsilon \cdot \text{tol})$."""
+    r"""Smallest gradient scale a central difference resolves to ``tol``: $10\,u\,|f| / (h \cdot \text{tol})$."""
     return 10 * np.finfo(np.float64).eps * abs(float(f_value)) / (eps * tol)
 
 
@@ -195,7 +195,7 @@ def directional_check(model, loss, X, y, rng, eps=1e-6, tol=1e-6, directions=12)
     r"""Cheap check for large models: two loss evaluations per direction, $2(1 + kA)$ for $A$ arrays.
 
     Along a unit direction $v$, backprop's slope $g \cdot v$ must match the central difference
-    $\bigl(L(w + \varepsilon v) - L(w - \varepsilon v)\bigr)/2\varepsilon$. One report line per group of directions:
+    $\bigl(L(w + h v) - L(w - h v)\bigr)/2h$. One report line per group of directions:
 
     - ``dir:all``: one random direction over all $P$ parameters, error over $\lVert g\rVert$;
     - ``dir:<name>``: $k$ = ``directions`` random directions inside that array (a failure names it),

@@ -157,7 +157,7 @@ class MLP(Sequential):
     """Fully connected network of any depth, batch-first: a ``Sequential`` of ``Dense`` and ``Activation`` layers.
 
     Args:
-        sizes: layer widths ``[n_0, n_1, ..., n_L]``; ``n_0`` is the input width.
+        sizes: layer widths ``[n_0, n_1, ..., n_D]``; ``n_0`` is the input width.
         activation: hidden activation name, or a list with one name per hidden layer.
         output_activation: activation after the last ``Dense`` (default ``"identity"``:
             the network returns logits, and the loss applies sigmoid/softmax itself).

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bpkit import check
+from bpkit.gradcheck import rel_error
 
 N, N_IN, N_OUT = 5, 3, 4
 
@@ -149,8 +150,10 @@ def test_worst_entry_is_located(expected):
 
 
 def test_relative_error_is_reported(expected):
+    """The message reports chapter 5's relative error, bk.rel_error: |0.01 e| / |1.01 e| = 9.9e-3."""
     got = expected * 1.01
-    assert "relative error 1.0e-02" in rejected(got, expected)
+    assert "relative error 9.9e-03" in rejected(got, expected)
+    assert f"relative error {rel_error(got, expected):.1e}" in rejected(got, expected)
 
 
 @pytest.mark.parametrize("got, words", [
@@ -202,7 +205,7 @@ def test_scalar_accepts(capsys):
     (-0.6931471805599453, ["wrong value", "wrong sign"]),
     (2 * 0.6931471805599453, ["exactly 2 times too large"]),
     (5 * 0.6931471805599453, ["N = 5 times too large: check the 1/N factor"]),
-    (0.7, ["wrong value: relative error 9.9e-03"]),
+    (0.7, ["wrong value: relative error 9.8e-03"]),   # 0.0069 / 0.7
 ])
 def test_scalar_rejects(got, words):
     with pytest.raises(check.CheckFailed) as info:

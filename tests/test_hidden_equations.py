@@ -232,7 +232,7 @@ def test_eq_hidden_nielsen_per_example_columns_give_our_gradients(rng):
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
 @given(seed=seeds)
 def test_eq_hidden_product_of_w_transposed_and_diagonal_factors(activation, seed):
-    """eq-hidden-product: delta^(l)_n = delta^(L)_n W^(L)^T D^(L-1)_n ... W^(l+1)^T D^(l)_n, D = diag f'(z_n)."""
+    """eq-hidden-product: delta^(l)_n = delta^(D)_n W^(D)^T Phi^(D-1)_n ... W^(l+1)^T Phi^(l)_n, Phi = diag f'(z_n)."""
     rng = np.random.default_rng(seed)
     model = bk.MLP([3, 4, 5, 4, 2], activation, rng=rng)
     X, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
