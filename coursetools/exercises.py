@@ -227,12 +227,14 @@ def check_convention(nb, path, min_exercises=0):
     return s
 
 
-def student_notebook(nb, path="notebook", book=None, keep_regions=False):
+def student_notebook(nb, path="notebook", book=None, keep_regions=False, lang=None):
     """Return ``(student copy of nb, number of stubs)``: regions stubbed, solutions removed, outputs
     cleared, markdown made plain. ``book`` gives the numbers and links; by default the book whose
     ``_toc.yml`` is above ``path``, and none (the notebook numbered on its own) for an in-memory one.
     ``keep_regions=True`` keeps the solution regions as they are (an nbgrader source notebook:
-    nbgrader stubs them itself); the number returned is then 0."""
+    nbgrader stubs them itself); the number returned is then 0. ``lang="zh_CN"`` writes the Chinese
+    edition: every message of the markdown from the catalogues in ``locales/`` (:mod:`coursetools.translate`);
+    a message without a translation raises ConventionError, naming it."""
     import copy
 
     import nbformat
@@ -240,7 +242,13 @@ def student_notebook(nb, path="notebook", book=None, keep_regions=False):
     s = check_convention(nb, path)
     if book is None:
         book = Book.find(path) if Path(path).is_file() else Book()
-    ctx = plainmd.Context(book, book.doc_for(path, nb))
+    doc = book.doc_for(path, nb)
+    translator = None
+    if lang:
+        from coursetools.translate import Translator
+
+        translator = Translator(doc.name, lang)
+    ctx = plainmd.Context(book, doc, translator)
     markers = {i for ex in s.exercises.values() for i in (ex.start, ex.end)}
     out, stubs, titled = copy.deepcopy(nb), 0, False
     out.cells = []
@@ -250,6 +258,8 @@ def student_notebook(nb, path="notebook", book=None, keep_regions=False):
         cell = copy.deepcopy(cell)
         if cell.cell_type == "markdown":
             try:
+                if translator:
+                    cell.source = translator.source(cell.source)
                 cell.source = plainmd.convert(cell.source, ctx)
             except plainmd.PlainMarkdownError as exc:
                 raise ConventionError(f"{path}: cell {i}: {exc}") from None
@@ -262,6 +272,10 @@ def student_notebook(nb, path="notebook", book=None, keep_regions=False):
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
         out.cells.append(cell)
+    if translator and translator.missing:
+        raise ConventionError(f"{path}: {len(translator.missing)} message(s) have no {lang} translation, "
+                              f"the first {translator.missing[0][:80]!r}: run python -m coursetools.i18n update "
+                              "and translate the new entries")
     nbformat.validate(out)
     return out, stubs
 
@@ -349,7 +363,7 @@ def _run(args, path, book=None):
     """One command on one notebook; prints its result line(s)."""
     if args.command == "student":
         target = args.output / target_name(path)
-        nb, stubs = student_notebook(read(path), path, book)
+        nb, stubs = student_notebook(read(path), path, book, lang=args.lang)
         args.output.mkdir(parents=True, exist_ok=True)
         _write_atomically(nb, target)
         print(f"wrote {target} ({stubs} solution region(s) replaced)")
@@ -368,6 +382,7 @@ def _main(argv=None):
     st.add_argument("-o", "--output", required=True, type=Path)
     st.add_argument("--site-url", help="the website equation references link to (default: html.baseurl of "
                     f"_config.yml, else {SITE_URL})")
+    st.add_argument("--lang", help="the language of the notebooks' text, e.g. zh_CN (from locales/; default English)")
     sub.add_parser("list", help="list the exercises of each notebook").add_argument("paths", nargs="+")
     va = sub.add_parser("validate", help="check the exercise convention")
     va.add_argument("paths", nargs="+")

@@ -275,8 +275,16 @@ def _explicit(content):
 class Context:
     """Where a conversion happens: the book (its documents, labels, site URL, macros) and the document."""
 
-    def __init__(self, book, doc):
+    def __init__(self, book, doc, translator=None):
         self.book, self.doc = book, doc
+        self.translator = translator  # coursetools.translate.Translator for another edition, or None
+
+    def word(self, english):
+        """A word the conversion writes itself ("Exercise", "Note"), in the notebook's language."""
+        return self.translator.word(english) if self.translator else english
+
+    def title(self, doc):
+        return self.translator.title_of(doc) if self.translator else doc.title
 
     def tex(self, math):
         """Math with the book's MathJax macros expanded: Jupyter and Colab do not know them."""
@@ -306,7 +314,8 @@ class Context:
         doc, number = found
         shown = text or self.book.eqref_format.replace("{number}", number)
         if doc.on_site and self.book.site_url:
-            return f"[{_link_text(shown)}]({self.book.site_url}{doc.page}#equation-{label})"
+            edition = self.translator.site_folder if self.translator else ""  # the Chinese site is in zh/
+            return f"[{_link_text(shown)}]({self.book.site_url}{edition}{doc.page}#equation-{label})"
         return shown
 
     def doc_link(self, target, text=None):
@@ -314,12 +323,12 @@ class Context:
         if doc is None:
             raise PlainMarkdownError(f"{{doc}}`{target}`: no document {target!r} in the table of contents "
                                      "(_toc.yml) beside the notebook")
-        return f"[{_link_text(text or doc.title)}]({doc.notebook})"
+        return f"[{_link_text(text or self.title(doc))}]({doc.notebook})"
 
     def ref(self, label, text=None, numbered=False):
         if found := self.lookup(label, "exercises"):
             doc, number = found
-            shown = _number_text(text, number) or f"Exercise {number}".strip()
+            shown = _number_text(text, number) or f"{self.word('Exercise')} {number}".strip()
             return shown if doc is self.doc else f"[{_link_text(shown)}]({doc.notebook})"
         if found := self.lookup(label, "equations"):
             return self.eq(label, _number_text(text, found[1]))
@@ -456,13 +465,13 @@ def _directive(name, arg, body, ctx):
         found = ctx.lookup(label, "exercises")
         if found is None or found[0] is not ctx.doc:
             raise PlainMarkdownError(f"the exercise {label} is not numbered in {ctx.doc.name}")
-        head = f"Exercise {found[1]}".strip()
+        head = f"{ctx.word('Exercise')} {found[1]}".strip()
         title = convert_inline(arg, ctx)
         return [f"**{head} — {title}**" if title else f"**{head}**", "", *_convert(content, ctx)]
     if name in REMOVED:
         return []
     if name in ADMONITIONS:
-        title = ADMONITIONS[name] or convert_inline(arg, ctx) or "Note"
+        title = ctx.word(ADMONITIONS[name]) if ADMONITIONS[name] else convert_inline(arg, ctx) or ctx.word("Note")
         if ADMONITIONS[name] and arg:
             content = [arg, *content]  # a note's argument is the first line of its text
         inner = flatten_math("\n".join(_convert(content, ctx))).split("\n")

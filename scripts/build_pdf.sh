@@ -2,6 +2,8 @@
 # Build the whole book as one PDF, with no TeX: the single-page HTML build printed by Debian's chromium.
 #
 #   scripts/build_pdf.sh [OUTPUT_ROOT]      (default: the repository; writes OUTPUT_ROOT/_build/pdf/book.pdf)
+#   PDF_LANG=zh scripts/build_pdf.sh        the Chinese edition: _build/zh-pdf/_build/pdf/book.pdf, from the
+#                                           catalogues in locales/, printed with the Noto CJK fonts
 #
 # The chapters are NOT executed again: the PDF shows the outputs stored in the notebooks, which
 # nbval (`pytest chapters`, part of `make test`) proves are exactly what the current bpkit
@@ -11,7 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-OUT=$(realpath -m "${1:-$ROOT}")
+LANG_EDITION=${PDF_LANG:-en}
+if [ "$LANG_EDITION" = zh ]; then DEFAULT_OUT="$ROOT/_build/zh-pdf"; else DEFAULT_OUT="$ROOT"; fi
+OUT=$(realpath -m "${1:-$DEFAULT_OUT}")
 PY=${PY:-$ROOT/.venv/bin/python}
 JB=${JB:-$ROOT/.venv/bin/jupyter-book}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
@@ -25,7 +29,13 @@ trap 'rm -rf "$TMP"' EXIT
 
 # The book's own _config.yml with only the execution mode changed (local extension paths made absolute,
 # since jupyter-book resolves them next to the config file).
-"$PY" - "$ROOT/_config.yml" "$TMP/_config.yml" "$EXECUTE" <<'EOF'
+BASE_CONFIG="$ROOT/_config.yml"
+TOC="$ROOT/_toc.yml"
+if [ "$LANG_EDITION" = zh ]; then
+    BASE_CONFIG=$("$PY" -m coursetools.i18n config zh)
+    TOC=$("$PY" -c "from coursetools.i18n import write_toc; print(write_toc())")
+fi
+"$PY" - "$BASE_CONFIG" "$TMP/_config.yml" "$EXECUTE" <<'EOF'
 import sys
 from pathlib import Path
 import yaml
@@ -35,11 +45,11 @@ config.setdefault("execute", {})["execute_notebooks"] = mode
 ext = config.get("sphinx", {}).get("local_extensions") or {}
 for name, path in ext.items():
     ext[name] = str((src.parent / path).resolve())
-dst.write_text(yaml.safe_dump(config, sort_keys=False))
+dst.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 EOF
 
 echo "build_pdf: single-page HTML (execute_notebooks: $EXECUTE)"
-"$JB" build . --builder singlehtml --config "$TMP/_config.yml" --path-output "$OUT" -q
+"$JB" build . --builder singlehtml --config "$TMP/_config.yml" --toc "$TOC" --path-output "$OUT" -q
 ENTRY="$OUT/_build/singlehtml/$("$PY" -c "import yaml; print(yaml.safe_load(open('_toc.yml'))['root'])").html"
 [ -f "$ENTRY" ] || { echo "build_pdf: $ENTRY was not built" >&2; exit 1; }
 
@@ -66,8 +76,8 @@ rm -f "$PDF"
     || { cat "$TMP/chromium.log" >&2; exit 1; }
 [ -s "$PDF" ] || { cat "$TMP/chromium.log" >&2; echo "build_pdf: no PDF written" >&2; exit 1; }
 
-"$PY" - "$PDF" <<'EOF'
-import subprocess, sys
+"$PY" - "$PDF" "$LANG_EDITION" <<'EOF'
+import re, subprocess, sys
 from pathlib import Path
 import yaml
 pdf = Path(sys.argv[1])
@@ -85,6 +95,28 @@ for tex in ("\\(", "\\[", "$$"):
     if tex in text:
         at = text.index(tex)
         problems.append(f"raw TeX {tex!r} in the PDF text (MathJax did not finish?): {text[at - 30:at + 40]!r}")
+if sys.argv[2] == "zh":
+    # No boxes where glyphs should be. The text alone proves nothing: with no CJK font installed, chromium
+    # prints DejaVu's empty box for every Chinese character and pdftotext still reads the characters back.
+    # What differs is the fonts: chromium embeds the Noto CJK outlines (CFF) as Type 3 fonts, while the
+    # boxes come from DejaVu alone. So: Chinese text, a CJK font installed, Type 3 fonts in the file,
+    # every font embedded.
+    fonts = subprocess.run(["pdffonts", pdf], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    han = len(re.findall(r"[\u4e00-\u9fff]", text))
+    installed = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    cjk = sorted({f.split(",")[0] for f in installed.splitlines() if "CJK" in f})
+    type3 = [line for line in fonts if "Type 3" in line]
+    if han < 1000:
+        problems.append(f"only {han} Chinese characters in the text of the Chinese PDF")
+    if not cjk:
+        problems.append("no CJK font installed (apt-get install fonts-noto-cjk): the Chinese would print as boxes")
+    if not type3:
+        problems.append("no embedded CJK glyphs (Type 3 fonts) in the Chinese PDF: its Chinese is boxes")
+    unembedded = [line.split()[0] for line in fonts if line.split()[-5:-4] == ["no"]]
+    if unembedded:
+        problems.append(f"fonts not embedded: {unembedded}")
+    print(f"build_pdf: {han} Chinese characters; {len(type3)} embedded Type 3 fonts (CJK glyphs) of "
+          f"{len(fonts)} fonts; CJK fonts installed: {', '.join(cjk[:2])}")
 size = pdf.stat().st_size
 print(f"build_pdf: {pdf} {pages} pages, {size / 1e6:.1f} MB ({docs} documents in the table of contents)")
 for p in problems:

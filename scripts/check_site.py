@@ -13,6 +13,11 @@ marker (``### BEGIN SOLUTION`` / ``### END SOLUTION``), not even in a collapsed 
 written in Markdown may name the markers: the instructor guide explains them. Prints a table
 and exits 1 on any problem.
 
+Both editions are checked, from the same server: the English pages at the root and the Chinese
+pages under ``zh/`` (``--editions`` chooses). Every page must link to the same page in the other
+edition (the link is then followed like any other), and every Chinese page must have Chinese text
+in its article, its heading drawn with a CJK font (no boxes: the platform fonts DevTools reports).
+
 To prove that no CDN is needed, run it with loopback as the only network:
     unshare -n sh -c 'ip link set lo up && exec "$@"' sh .venv/bin/python scripts/check_site.py _build/html
 """
@@ -38,6 +43,8 @@ KNOWN_NOISE = ("THEBE_JS_URL' has already been declared",  # sphinx-thebe, on ev
 ARTICLE = "article.bd-article, article, main"  # the first that exists on the page
 RAW_TEX = ("$$", "\\[", "\\(")
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
+EDITIONS = {"en": "", "zh": "zh/"}  # edition: folder under the site's root
+MIN_HAN = 20  # Chinese characters a page of the Chinese edition has at least (its title and a sentence)
 
 # Text of the article outside code and typeset math (stream outputs are <pre>): no raw TeX may remain there.
 FIND_ARTICLE = "sel => sel.split(',').map(s => document.querySelector(s)).find(e => e) || document.body"
@@ -157,6 +164,7 @@ def check_page(browser, base, path):
         row["images"] = check_images(page, problems)
         row["notebook"] = check_solution_markers(page, problems)
         row["steps"] = check_steppers(page, problems)
+        check_edition(page, path, problems)
         row["links"] = set(page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"))
     except Exception as exc:  # a timeout or a crash of the page: report it, check the others
         problems.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -165,6 +173,38 @@ def check_page(browser, base, path):
     row["problems"] = [p for p in problems if not any(k in p for k in KNOWN_NOISE)]
     row["links"] = {u for u in row["links"] if urlsplit(u).netloc == host}
     return row
+
+
+def check_edition(page, path, problems):
+    """The link to the other edition is there; a page of the Chinese edition has Chinese text."""
+    if not page.query_selector("p.language-switch a[href]"):
+        problems.append("no link to the other edition (p.language-switch)")
+    if path.startswith(EDITIONS["zh"]):
+        text = page.evaluate("(sel) => (" + FIND_ARTICLE + ")(sel).innerText", ARTICLE)
+        han = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+        if han < MIN_HAN:
+            problems.append(f"a page of the Chinese edition with {han} Chinese characters (untranslated?)")
+        english = [t for t in page.evaluate("() => [...document.querySelectorAll('p.admonition-title')]"
+                                            ".map(p => p.textContent.trim())")
+                   if t == "Solution" or t.startswith("Exercise")]
+        if english:
+            problems.append(f"English exercise or solution titles on a Chinese page: {english[:3]}")
+        fonts = heading_fonts(page)
+        if not any("CJK" in f["familyName"] and f["glyphCount"] > 0 for f in fonts):
+            problems.append(f"the Chinese heading is drawn without a CJK font (boxes?): {fonts}")
+
+
+def heading_fonts(page):
+    """The fonts chromium really drew the page's first heading with (DevTools' platform fonts)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "article h1"})["nodeId"]
+        return cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"] if node else []
+    finally:
+        cdp.detach()
 
 
 def check_math(page, problems):
@@ -286,12 +326,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Browser test of the built site (offline-capable).")
     parser.add_argument("html", nargs="?", default="_build/html", type=Path)
     parser.add_argument("--toc", default=Path(__file__).resolve().parents[1] / "_toc.yml", type=Path)
+    parser.add_argument("--editions", default="en,zh", help="comma-separated, of: " + ", ".join(EDITIONS))
     args = parser.parse_args(argv)
-    if not (args.html / "index.html").exists():
-        raise SystemExit(f"check_site: {args.html} has no index.html: build the book first")
+    editions = args.editions.split(",")
+    for edition in editions:
+        if not (args.html / EDITIONS[edition] / "index.html").exists():
+            raise SystemExit(f"check_site: {args.html / EDITIONS[edition]} has no index.html: build the book first "
+                             "(make book builds both editions)")
     from playwright.sync_api import sync_playwright
 
-    pages = toc_pages(args.toc)
+    pages = [EDITIONS[edition] + page for edition in editions for page in toc_pages(args.toc)]
     server, base = serve(args.html)
     try:
         with sync_playwright() as p:

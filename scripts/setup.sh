@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 STAMP="$VENV/.installed"
 
-if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v pdfinfo >/dev/null 2>&1; }; then
+if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v pdfinfo >/dev/null 2>&1 \
+                                   || ! fc-list :lang=zh 2>/dev/null | grep -q .; }; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
-    echo "setup: installing Debian's chromium and poppler-utils (site test in a real browser, PDF)"
+    echo "setup: installing Debian's chromium, poppler-utils and fonts-noto-cjk (site test in a real browser, PDF, Chinese glyphs)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils fonts-noto-cjk fontconfig >/dev/null
 fi
 
 if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then

@@ -145,11 +145,20 @@ def kept_markdown(path):
     return [c.source for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and i not in dropped]
 
 
+@pytest.fixture(scope="module", params=[None, "zh_CN"], ids=["en", "zh"])
+def lang(request):
+    """Every test of the student notebooks runs on the English ones and on the Chinese ones."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def student_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
-    assert ex._main(["student", str(ROOT / "chapters"), "-o", str(out)]) == 0
+def student_dir(tmp_path_factory, lang):
+    out = tmp_path_factory.mktemp(f"student-{lang or 'en'}")
+    assert ex._main(["student", str(ROOT / "chapters"), "-o", str(out)] + (["--lang", lang] if lang else [])) == 0
     return out
+
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 def student_markdown(student_dir, name):
@@ -193,16 +202,33 @@ def test_every_math_span_arrives_whole(student_dir, path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_exercises_carry_the_website_numbers_and_titles(student_dir, path):
+def test_exercises_carry_the_website_numbers_and_titles(student_dir, lang, path):
     chapter = website_numbers()[path.stem]
     titles = [e.title for e in ex.scan(ex.read(path)).exercises.values()]
     text = "\n\n".join(student_markdown(student_dir, path.stem))
-    headings = re.findall(r"^\*\*Exercise (\S+) — (.*)\*\*$", text, re.M)
-    assert headings == [(f"{chapter}.{k}", t) for k, t in enumerate(titles, start=1)]
+    word = {None: "Exercise", "zh_CN": "练习"}[lang]
+    headings = re.findall(rf"^\*\*{word} (\S+) — (.*)\*\*$", text, re.M)
+    if lang is None:
+        assert headings == [(f"{chapter}.{k}", t) for k, t in enumerate(titles, start=1)]
+    else:  # the same numbers, and every title translated
+        assert [n for n, _ in headings] == [f"{chapter}.{k}" for k in range(1, len(titles) + 1)]
+        assert all(HAN.search(t) for _, t in headings), headings
     assert text.startswith(f"# {chapter}. ")
 
 
-def test_every_link_leads_somewhere(student_dir):
+@pytest.mark.parametrize("name", STUDENT)
+def test_a_chinese_notebook_reads_in_chinese(student_dir, lang, name):
+    """Every markdown cell with English words outside math and code has Chinese text in the Chinese
+    edition (the generator refuses a message without a translation; this sees what a learner sees)."""
+    if lang is None:
+        return
+    for i, source in enumerate(student_markdown(student_dir, name)):
+        prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\[[^\]]*\]\([^)]*\)|<[^>]+>", " ", source, flags=re.S)
+        if re.search(r"[A-Za-z]{4,}(\s+[A-Za-z]{3,}){3,}", prose):
+            assert HAN.search(source), f"{name}.ipynb, markdown cell {i} is in English: {source[:120]!r}"
+
+
+def test_every_link_leads_somewhere(student_dir, lang):
     """Links between notebooks name a written notebook; equation links name the website page and
     the anchor of an equation of that chapter, with its number as the text."""
     numbers = {path.stem: expected_equations(path, n) for path in CHAPTERS
@@ -219,6 +245,9 @@ def test_every_link_leads_somewhere(student_dir):
                     href, text = child.attrs["href"], tok.children[k + 1].content
                     if href.startswith(SITE_URL):
                         page, _, anchor = href[len(SITE_URL):].partition("#")
+                        if lang:  # the Chinese notebooks link to the Chinese website
+                            assert page.startswith("zh/"), href
+                            page = page.removeprefix("zh/")
                         stem, label = Path(page).stem, anchor.removeprefix("equation-")
                         assert page.startswith("chapters/") and anchor.startswith("equation-"), href
                         assert text == f"({numbers[stem][label]})", f"{name}: {text} links to {href}"
@@ -229,10 +258,13 @@ def test_every_link_leads_somewhere(student_dir):
     assert local > 20 and equations > 100
 
 
-def test_notation_page_is_a_notebook_with_its_tables_and_math(student_dir):
+def test_notation_page_is_a_notebook_with_its_tables_and_math(student_dir, lang):
     cells = student_markdown(student_dir, "notation")
     text = "\n".join(cells)
-    assert text.startswith("# Notation") and "| symbol | meaning | shape | in `bpkit` |" in text
+    if lang is None:
+        assert text.startswith("# Notation") and "| symbol | meaning | shape | in `bpkit` |" in text
+    else:  # translated, and the glossary keeps its English column
+        assert text.startswith("# 记号") and "| upstream gradient | 上游梯度 |" in text
     assert "\\begin{aligned}" in text
 
 
