@@ -43,7 +43,12 @@ KNOWN_NOISE = ("THEBE_JS_URL' has already been declared",  # sphinx-thebe, on ev
 ARTICLE = "article.bd-article, article, main"  # the first that exists on the page
 RAW_TEX = ("$$", "\\[", "\\(")
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
-EDITIONS = {"en": "", "zh": "zh/"}  # edition: folder under the site's root
+EDITIONS = {"en": "", "zh": "zh/"}
+# What each code cell printed or drew: the text of its <pre> blocks and tables, and how many images
+# (the copy button's label, which is in the page's language, is left out).
+OUTPUTS = """() => [...document.querySelectorAll('div.cell_output')].map(e =>
+  [...e.querySelectorAll('pre, table')].map(p => p.textContent).join('\\n')
+  + ' [' + e.querySelectorAll('img').length + ' images]')"""  # edition: folder under the site's root
 MIN_HAN = 20  # Chinese characters a page of the Chinese edition has at least (its title and a sentence)
 
 # Text of the article outside code and typeset math (stream outputs are <pre>): no raw TeX may remain there.
@@ -155,7 +160,7 @@ def check_page(browser, base, path):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     problems, host = [], urlsplit(base).netloc
     listen(page, host, problems)
-    row = {"page": path, "formulas": 0, "images": 0, "links": set(), "notebook": False, "steps": 0}
+    row = {"page": path, "formulas": 0, "images": 0, "links": set(), "notebook": False, "steps": 0, "outputs": []}
     try:
         response = page.goto(base + path, wait_until="load", timeout=30000)
         if response is None or response.status != 200:
@@ -166,6 +171,7 @@ def check_page(browser, base, path):
         row["steps"] = check_steppers(page, problems)
         check_edition(page, path, problems)
         row["links"] = set(page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"))
+        row["outputs"] = page.evaluate(OUTPUTS)
     except Exception as exc:  # a timeout or a crash of the page: report it, check the others
         problems.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
     finally:
@@ -205,6 +211,24 @@ def heading_fonts(page):
         return cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"] if node else []
     finally:
         cdp.detach()
+
+
+def compare_outputs(rows):
+    """The code cells' outputs are the same in every edition: page by page, output by output."""
+    by_page = {r["page"]: r for r in rows}
+    compared = 0
+    for r in rows:
+        if not r["page"].startswith(EDITIONS["zh"]) or r["page"][len(EDITIONS["zh"]):] not in by_page:
+            continue
+        english = by_page[r["page"][len(EDITIONS["zh"]):]]["outputs"]
+        if len(english) != len(r["outputs"]):
+            r["problems"].append(f"{len(r['outputs'])} cell outputs, the English page has {len(english)}")
+            continue
+        for k, (en, zh) in enumerate(zip(english, r["outputs"])):
+            if en.split() != zh.split():  # a stream may arrive in one block or several: compare the words
+                r["problems"].append(f"cell output {k} differs from the English page's: {zh[:80]!r} vs {en[:80]!r}")
+        compared += len(english)
+    return compared
 
 
 def check_math(page, problems):
@@ -343,10 +367,14 @@ def main(argv=None):
             rows = [check_page(browser, base, path) for path in pages]
             browser.close()
         n_pages, n_links = check_links(rows)
+        n_outputs = compare_outputs(rows)
     finally:
         server.terminate()
         server.wait()
-    return 1 if report(rows, n_pages, n_links) else 0
+    failed = report(rows, n_pages, n_links)
+    if len(editions) > 1:
+        print(f"code cell outputs: {n_outputs} compared between the editions")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
