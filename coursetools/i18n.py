@@ -6,7 +6,8 @@
     python -m coursetools.i18n check         refuse an incomplete edition: an entry untranslated or
                                              fuzzy, a string of the book with no entry, a display
                                              equation in a catalogue, an entry whose math, code or
-                                             cross-references differ from its source
+                                             cross-references differ from its source, bold that
+                                             would show as literal **
     python -m coursetools.i18n build         the Chinese site into _build/html/zh (after the English one)
     python -m coursetools.i18n config NAME   print the path of a generated configuration (gettext, zh)
 
@@ -105,6 +106,19 @@ def protected(text):
     return sorted(PROTECTED.findall(text))
 
 
+def unrendered_emphasis(text):
+    """Emphasis markers that stay literal text when the Markdown is rendered. In Chinese this happens
+    when ``**`` meets full-width punctuation on the inside and a character on the outside
+    (``**环形全归约（ring all-reduce）**把``): CommonMark then sees no closing delimiter."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.myst_role import myst_role_plugin
+
+    md = MarkdownIt("commonmark").use(dollarmath_plugin).use(myst_role_plugin)
+    return [child.content for token in md.parse(text) for child in token.children or ()
+            if child.type == "text" and ("**" in child.content or "__" in child.content)]
+
+
 def problems(pot_dir=None):
     """Every reason the Chinese edition is incomplete, one line each."""
     import polib
@@ -131,6 +145,8 @@ def problems(pot_dir=None):
             elif protected(entry.msgid) != protected(entry.msgstr):
                 lost = set(protected(entry.msgid)) ^ set(protected(entry.msgstr))
                 found.append(f"{where}: math, code or a reference differs from the source: {sorted(lost)[:3]}")
+            elif unrendered_emphasis(entry.msgstr) and not unrendered_emphasis(entry.msgid):
+                found.append(f"{where}: bold that would show as ** (put full-width punctuation outside the **)")
         for msgid, entry in entries.items():
             if msgid.lstrip().startswith(("\\begin", "\\frac")) or "\n" in msgid.strip("\n") and "\\" in msgid:
                 if entry.msgstr and entry.msgstr != msgid:

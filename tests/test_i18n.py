@@ -14,10 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = {
     "para": "The gradient $g = \\nabla L$ is checked with {eq}`eq-gradcheck-central` and `bk.gradcheck`.",
     "title": "Overview",
+    "bold": "A **ring all-reduce** sends it.",
 }
 GOOD = {
     "para": "梯度 $g = \\nabla L$ 用 {eq}`eq-gradcheck-central` 和 `bk.gradcheck` 检验。",
     "title": "概览",
+    "bold": "**环形全归约**（ring all-reduce）把它发送。",
 }
 
 
@@ -34,7 +36,7 @@ def catalogue(folder, entries, name="page.po"):
 def book(tmp_path, monkeypatch):
     """A template with two strings, and a catalogue folder the check reads instead of locales/."""
     pot = tmp_path / "pot"
-    catalogue(pot, [(SOURCE["para"], "", ()), (SOURCE["title"], "", ())], "page.pot")
+    catalogue(pot, [(source, "", ()) for source in SOURCE.values()], "page.pot")
     monkeypatch.setattr(i18n, "CATALOGUES", tmp_path / "po")
     return pot, tmp_path / "po"
 
@@ -54,6 +56,8 @@ def test_a_complete_catalogue_passes(book):
       (SOURCE["title"], GOOD["title"], ())], "math, code or a reference differs"),
     ([(SOURCE["para"], GOOD["para"].replace("`bk.gradcheck`", "`bk.梯度检验`"), ()),
       (SOURCE["title"], GOOD["title"], ())], "math, code or a reference differs"),
+    ([(SOURCE["para"], GOOD["para"], ()), (SOURCE["title"], GOOD["title"], ()),
+      (SOURCE["bold"], "**环形全归约（ring all-reduce）**把它发送。", ())], "bold that would show as **"),
     ([(SOURCE["para"], GOOD["para"], ())], "has no entry"),
     ([(SOURCE["para"], GOOD["para"], ()), (SOURCE["title"], GOOD["title"], ()),
       ("\n\\frac{\\partial L}{\\partial w}\n", "\n\\frac{\\partial 损失}{\\partial w}\n", ())],
