@@ -60,7 +60,7 @@ from pathlib import Path
 page = Path(sys.argv[1])
 css = ("<style media='print'>pre, .highlight pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }"
        " div.highlight, .cell_output, .output { overflow: visible !important; }"
-       " ::-webkit-scrollbar { display: none; }</style>")
+       " ::-webkit-scrollbar { display: none; } p.language-switch { display: none; }</style>")
 html = page.read_text()
 if css not in html:
     page.write_text(html.replace("</head>", css + "\n</head>", 1))
