@@ -59,7 +59,7 @@ def write_config(name):
     elif name == "zh":
         config["title"] = ZH_TITLE
         cfg["language"] = LANG
-        cfg["language_switch"] = {"label": "English", "prefix": "../"}
+        cfg["language_switch"] = {"label": "English", "prefix": "../", "hreflang": "en"}
     else:
         raise SystemExit(f"i18n: unknown configuration {name!r} (gettext, zh)")
     WORK.mkdir(parents=True, exist_ok=True)

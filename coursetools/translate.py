@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from coursetools import plainmd
+from coursetools.i18n import PROTECTED
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE_FOLDERS = {"zh_CN": "zh/"}  # where each edition's website lives under the English one
@@ -52,7 +53,7 @@ class Translator:
     def text(self, english):
         """The translation of one message, or the English (recorded in ``missing``) when there is none."""
         key = _key(english)
-        if not key or not re.search(r"[A-Za-z]{2,}", plainmd_text(key)):
+        if not key or not re.search(r"[A-Za-z]{2,}", PROTECTED.sub(" ", key)):  # only math, code, roles
             return english
         if key in self.table:
             return self.table[key]
@@ -119,7 +120,3 @@ class Translator:
         flush()
         return out
 
-
-def plainmd_text(text):
-    """The words of a message outside math, code and roles (what needs a translation at all)."""
-    return re.sub(r"\$\$.+?\$\$|\$[^$]+\$|`[^`]*`|\{[a-z]+\}`[^`]*`", " ", text)

@@ -193,6 +193,12 @@ def _torch_bn_grad(x, gamma, G, eps=1e-5, cut_mean=False, cut_var=False):
     return x_t.grad.numpy()
 
 
+def _with(layer, gamma, beta):
+    """A normalisation layer with the given scale and shift."""
+    layer.gamma.value[...], layer.beta.value[...] = gamma, beta
+    return layer
+
+
 def _bn_pieces(x, gamma, G, eps=1e-5):
     N = len(x)
     mu = x.mean(axis=0)
@@ -207,8 +213,7 @@ def _bn_pieces(x, gamma, G, eps=1e-5):
 def test_eq_beyond_bn_forward_matches_torch_and_normalises_each_feature(seed, N, n):
     """eq-beyond-bn-forward: per-feature batch mean and (biased) variance, then gamma x_hat + beta."""
     x, gamma, beta, _ = _bn_case(seed, N, n)
-    layer = bk.BatchNorm(n)
-    layer.gamma.value[...], layer.beta.value[...] = gamma, beta
+    layer = _with(bk.BatchNorm(n), gamma, beta)
     y = layer.forward(x)
     _, _, var, _, x_hat, _ = _bn_pieces(x, gamma, np.zeros_like(x))
     reference = torch.nn.functional.batch_norm(T(x), None, None, T(gamma), T(beta), training=True, eps=1e-5)
@@ -247,8 +252,7 @@ def test_eq_beyond_bn_running_averages_match_batchnorm1d(seed, N, momentum, step
 def test_eq_beyond_bn_params_gamma_beta_gradients_and_g(seed, N, n):
     """eq-beyond-bn-params: dL/dgamma = sum_n dL/dy x_hat, dL/dbeta = sum_n dL/dy, g = dL/dx_hat = gamma dL/dy."""
     x, gamma, beta, G = _bn_case(seed, N, n)
-    layer = bk.BatchNorm(n)
-    layer.gamma.value[...], layer.beta.value[...] = gamma, beta
+    layer = _with(bk.BatchNorm(n), gamma, beta)
     layer.forward(x)
     layer.backward(G)
     _, _, _, _, x_hat, g = _bn_pieces(x, gamma, G)
@@ -291,8 +295,7 @@ def test_eq_beyond_bn_paths_each_path_is_autograd_with_the_others_cut(seed, N, n
     for ours, cuts in ((direct, (True, True)), (direct + via_mean, (False, True)), (direct + via_var, (True, False)),
                        (direct + via_mean + via_var, (False, False))):
         assert np.abs(ours - _torch_bn_grad(x, gamma, G, cut_mean=cuts[0], cut_var=cuts[1])).max() <= 1e-9 * scale
-    layer = bk.BatchNorm(n)
-    layer.gamma.value[...], layer.beta.value[...] = gamma, beta
+    layer = _with(bk.BatchNorm(n), gamma, beta)
     layer.forward(x)
     assert np.abs(layer.backward(G) - (direct + via_mean + via_var)).max() <= 1e-9 * scale
 
@@ -308,8 +311,7 @@ def test_eq_beyond_bn_backward_compact_form_matches_torch_and_bpkit(seed, N, n):
     x_t = T(x).requires_grad_()
     y_t = torch.nn.functional.batch_norm(x_t, None, None, T(gamma), T(beta), training=True, eps=1e-5)
     (y_t * T(G)).sum().backward()
-    layer = bk.BatchNorm(n)
-    layer.gamma.value[...], layer.beta.value[...] = gamma, beta
+    layer = _with(bk.BatchNorm(n), gamma, beta)
     layer.forward(x)
     # with N = 2 the terms cancel to about eps/var and what is left is round-off: measure against the terms' size
     scale = np.abs(g / s).max()
@@ -322,8 +324,7 @@ def test_eq_beyond_bn_backward_compact_form_matches_torch_and_bpkit(seed, N, n):
 def test_eq_beyond_bn_zero_sum_each_feature_sums_to_zero_and_is_nearly_orthogonal_to_x_hat(seed, N, n, eps):
     """eq-beyond-bn-zero-sum: sum_n dL/dx_nj = 0 and sum_n x_hat_nj dL/dx_nj = N mean(g x_hat) / s * eps / (var + eps)."""
     x, gamma, beta, G = _bn_case(seed, N, n)
-    layer = bk.BatchNorm(n, eps=eps)
-    layer.gamma.value[...], layer.beta.value[...] = gamma, beta
+    layer = _with(bk.BatchNorm(n, eps=eps), gamma, beta)
     layer.forward(x)
     grad_x = layer.backward(G)
     N, mu, var, s, x_hat, g = _bn_pieces(x, gamma, G, eps)
@@ -347,8 +348,7 @@ def test_eq_beyond_ln_same_formula_over_the_features_matches_torch_layernorm(see
     s = np.sqrt(((x - mu) ** 2).mean(axis=1, keepdims=True) + 1e-5)
     x_hat, g = (x - mu) / s, G * gamma
     formula = (n * g - g.sum(axis=1, keepdims=True) - x_hat * (g * x_hat).sum(axis=1, keepdims=True)) / (n * s)
-    layer = bk.LayerNorm(n)
-    layer.gamma.value[...], layer.beta.value[...] = gamma, beta
+    layer = _with(bk.LayerNorm(n), gamma, beta)
     y = layer.forward(x)
     grad_x = layer.backward(G)
     theirs = torch.nn.LayerNorm(n, dtype=torch.float64)

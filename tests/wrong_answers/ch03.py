@@ -18,14 +18,14 @@ WRONG = {
         ("s = bk.sigmoid(z)\nreturn (s - pos_weight * y) / z.shape[0]", "wrong values"),
     ],
     "ex-outdelta-label-smoothing": [
-        ("N, C = z.shape\nY_smooth = (1 - eps) * np.eye(C)[labels] + eps / (C - 1)\nreturn (bk.softmax(z) - Y_smooth) / N",
+        ("N, C = z.shape\nY_smooth = (1 - zeta) * np.eye(C)[labels] + zeta / (C - 1)\nreturn (bk.softmax(z) - Y_smooth) / N",
          "so the row sums to 1"),
         ("N, C = z.shape\nreturn (bk.softmax(z) - np.eye(C)[labels]) / N", "on input 1"),
-        ("N, C = z.shape\nY_smooth = (1 - eps) * np.eye(C)[labels] + eps / C\nreturn bk.softmax(z) - Y_smooth",
+        ("N, C = z.shape\nY_smooth = (1 - zeta) * np.eye(C)[labels] + zeta / C\nreturn bk.softmax(z) - Y_smooth",
          "N = 5 times too large"),
-        ("N, C = z.shape\nY_smooth = (1 - eps) * np.eye(C)[labels] + eps / C\nreturn (Y_smooth - bk.softmax(z)) / N",
+        ("N, C = z.shape\nY_smooth = (1 - zeta) * np.eye(C)[labels] + zeta / C\nreturn (Y_smooth - bk.softmax(z)) / N",
          "wrong sign"),
-        ("N, C = z.shape\nY_smooth = (1 - eps) * np.eye(C)[labels] + eps\nreturn (bk.softmax(z) - Y_smooth) / N",
+        ("N, C = z.shape\nY_smooth = (1 - zeta) * np.eye(C)[labels] + zeta\nreturn (bk.softmax(z) - Y_smooth) / N",
          "wrong values"),
     ],
     "ex-outdelta-jacobian": [
